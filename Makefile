@@ -1,0 +1,31 @@
+# `make run` serves the app; `make test` runs every test. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+
+.PHONY: run test venv lint clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	$(FLASK) db upgrade
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+lint: venv
+	$(BIN)/ruff check webapp tests migrations wsgi.py
+	$(BIN)/bandit -q -ll -c pyproject.toml -r webapp
+
+test: venv lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,208 @@
+"""Fixtures: app -> client -> db -> users, on SQLite or on PostgreSQL.
+
+The suite runs on SQLite by default and on PostgreSQL when
+TEST_DATABASE_URL is set. The schema is created once per run; each test
+starts from empty tables and the two built-in roles.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, event, text
+
+os.environ["WEBAPP_ENV"] = "testing"
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+
+from webapp import create_app  # noqa: E402
+from webapp.extensions import db  # noqa: E402
+from webapp.models import Base, Role, User  # noqa: E402
+
+TEST_PASSWORD = "Tr0ub4dor&3-horse"
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+BROWSER_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def database_url(tmp_dir: Path, name: str = "webapp") -> str:
+    """Return the URL of the test database: PostgreSQL if asked, else a SQLite file."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_dir / f'{name}.db'}"
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory) -> str:
+    url = database_url(tmp_path_factory.mktemp("db"))
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        if is_postgres(url):
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        Base.metadata.create_all(conn)
+    engine.dispose()
+    return url
+
+
+def empty_tables(url: str) -> None:
+    """Delete every row and put back the built-in roles."""
+    engine = create_engine(url)
+    names = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if is_postgres(url):
+            conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in names:
+                conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 - our table names
+        conn.execute(
+            Role.__table__.insert(),
+            [
+                {"name": "admin", "description": "Manages users, roles and the audit log"},
+                {"name": "user", "description": "A member"},
+            ],
+        )
+    engine.dispose()
+
+
+@pytest.fixture
+def app_config(db_url) -> dict:
+    """Settings of the app under test; tests may change them before `app` is made."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": db_url,
+        "BCRYPT_ROUNDS": 4,
+        "RATELIMIT_ENABLED": False,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "MAIL_SERVER": "",
+        "SERVER_NAME": None,
+    }
+
+
+@pytest.fixture
+def app(app_config):
+    empty_tables(app_config["SQLALCHEMY_DATABASE_URI"])
+    app = create_app(app_config)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def browser(app, user_agent: str = BROWSER_UA):
+    """Return a test client that sends a browser's user agent."""
+    client = app.test_client()
+    client.environ_base["HTTP_USER_AGENT"] = user_agent
+    return client
+
+
+@pytest.fixture
+def client(app):
+    return browser(app)
+
+
+@pytest.fixture
+def new_client(app) -> Callable[..., object]:
+    """Make another browser: its own cookie jar and user agent."""
+
+    def make(user_agent: str = BROWSER_UA):
+        return browser(app, user_agent)
+
+    return make
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app) -> Callable[..., User]:
+    """Create a user directly in the database; keyword arguments override defaults."""
+    from webapp.auth.services import create_user
+
+    counter = {"n": 0}
+
+    def make(
+        username: str | None = None,
+        email: str | None = None,
+        password: str = TEST_PASSWORD,
+        role: str = "user",
+        active: bool = True,
+    ) -> User:
+        counter["n"] += 1
+        username = username or f"user{counter['n']}"
+        user = create_user(username, email or f"{username}@example.com", password, role)
+        user.is_active = active
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def user(make_user) -> User:
+    return make_user("alice", "alice@example.com")
+
+
+@pytest.fixture
+def admin(make_user) -> User:
+    return make_user("root-admin", "admin@example.com", role="admin")
+
+
+def csrf_token(client, url: str) -> str:
+    """Return the CSRF token of the form on the page at `url`."""
+    page = client.get(url)
+    match = CSRF_RE.search(page.get_data(as_text=True))
+    assert match, f"no CSRF token on {url} ({page.status_code})"
+    return match.group(1)
+
+
+def post_form(client, url: str, data: dict | None = None, *, page: str | None = None, **kwargs):
+    """POST a form as a browser would: with the CSRF token of the page showing it."""
+    fields = {"csrf_token": csrf_token(client, page or url)}
+    fields.update(data or {})
+    return client.post(url, data=fields, **kwargs)
+
+
+def login(client, identifier: str = "alice", password: str = TEST_PASSWORD, **extra):
+    data = {"identifier": identifier, "password": password}
+    if extra.pop("remember", False):
+        data["remember"] = "y"
+    data.update(extra)
+    return post_form(client, "/login", data)
+
+
+def cookie(client, name: str):
+    """Return the client's cookie called `name`, or None."""
+    return client.get_cookie(name)
+
+
+@pytest.fixture
+def count_queries(app) -> Callable[[], object]:
+    """Count the SQL statements run inside a `with count_queries() as n:` block."""
+
+    @contextmanager
+    def counting() -> Iterator[list[str]]:
+        statements: list[str] = []
+
+        def before(conn, cursor, statement, *args):
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", before)
+        try:
+            yield statements
+        finally:
+            event.remove(db.engine, "before_cursor_execute", before)
+
+    return counting

@@ -1,0 +1,94 @@
+"""The web app: `create_app` builds it from configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from webapp.config import load_config
+from webapp.extensions import csrf, db, login_manager, migrate
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Create the app; `config` overrides settings read from the environment."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+    app.config.update(load_config(app.instance_path))
+    if config:
+        app.config.update(config)
+
+    register_proxy_fix(app)
+    register_extensions(app)
+    register_security(app)
+    register_blueprints(app)
+    register_templates(app)
+    register_errors(app)
+    register_cli(app)
+    return app
+
+
+def register_proxy_fix(app: Flask) -> None:
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
+
+
+def register_extensions(app: Flask) -> None:
+    from webapp.logs import configure_logging
+
+    configure_logging(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+
+def register_security(app: Flask) -> None:
+    from webapp.security import headers, login
+
+    headers.init_app(app)
+    login.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from webapp import account, admin, auth, health
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(health.bp)
+
+
+def register_templates(app: Flask) -> None:
+    from webapp.templating import init_app
+
+    init_app(app)
+
+
+def register_errors(app: Flask) -> None:
+    from webapp.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+
+def register_cli(app: Flask) -> None:
+    from webapp.cli import register_commands
+
+    register_commands(app)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
+    """SQLite enforces foreign keys (cascade, restrict) only when asked."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

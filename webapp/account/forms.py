@@ -1,0 +1,51 @@
+"""Forms of the account blueprint."""
+
+from __future__ import annotations
+
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import StringField, SubmitField
+from wtforms.validators import Length, ValidationError
+
+from webapp.forms_common import password_field
+from webapp.security.passwords import password_problems
+
+
+class ActionForm(FlaskForm):
+    """A button that changes state: nothing but the CSRF token."""
+
+
+class ConfirmPasswordForm(FlaskForm):
+    reauth_password = password_field("Password")
+    submit = SubmitField("Confirm")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = password_field("Current password")
+    new_password = password_field("New password", autocomplete="new-password")
+    confirm_new_password = password_field("Confirm new password", autocomplete="new-password")
+    submit = SubmitField("Change password")
+
+    def validate_new_password(self, field) -> None:
+        problems = password_problems(
+            field.data or "", username=current_user.username, email=current_user.email
+        )
+        if problems:
+            raise ValidationError(" ".join(problems))
+
+    def validate_confirm_new_password(self, field) -> None:
+        if field.data != self.new_password.data:
+            raise ValidationError("The two passwords do not match.")
+
+
+class DeleteAccountForm(FlaskForm):
+    password = password_field("Password")
+    submit = SubmitField("Delete account")
+
+
+class RenameDeviceForm(FlaskForm):
+    name = StringField(
+        "Device name",
+        validators=[Length(max=60, message="Use at most 60 characters.")],
+    )
+    submit = SubmitField("Rename")

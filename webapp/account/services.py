@@ -1,0 +1,97 @@
+"""The device list and the actions on one's own account."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from ua_parser import parse
+
+from webapp.extensions import db
+from webapp.models import RefreshToken, RevokeReason, User, utcnow
+from webapp.security import devices
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    """What the device page shows for one browser."""
+
+    id: int
+    label: str
+    browser: str
+    ip_address: str
+    signed_in_at: datetime
+    last_active_at: datetime
+    ends_at: datetime
+    remembered: bool
+    current: bool
+    stolen: bool
+
+
+@functools.lru_cache(maxsize=1024)
+def describe_user_agent(user_agent: str | None) -> str:
+    """Return "Browser on OS" from a user agent, or "Unknown browser"."""
+    if not user_agent:
+        return "Unknown browser"
+    result = parse(user_agent)
+    browser = result.user_agent.family if result.user_agent else None
+    system = result.os.family if result.os else None
+    if not browser or browser == "Other":
+        return "Unknown browser"
+    if not system or system == "Other":
+        return browser
+    return f"{browser} on {system}"
+
+
+def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
+    """Return the user's live devices, and those revoked as stolen and not yet dismissed."""
+    now = utcnow()
+    found = db.session.scalars(
+        select(RefreshToken)
+        .where(
+            RefreshToken.user_id == user.id,
+            or_(
+                and_(RefreshToken.is_revoked.is_(False), RefreshToken.expires_at > now),
+                and_(
+                    RefreshToken.revoked_reason == RevokeReason.THEFT,
+                    RefreshToken.notice_dismissed.is_(False),
+                ),
+            ),
+        )
+        .order_by(RefreshToken.last_used_at.desc(), RefreshToken.id.desc())
+    ).all()
+    rows = []
+    for device in found:
+        stolen = device.revoked_reason == RevokeReason.THEFT
+        if not stolen and not devices.is_live(device, now):
+            continue
+        browser = describe_user_agent(device.user_agent)
+        rows.append(
+            DeviceRow(
+                id=device.id,
+                label=device.name or browser,
+                browser=browser,
+                ip_address=device.ip_address or "unknown",
+                signed_in_at=device.created_at,
+                last_active_at=device.last_used_at,
+                ends_at=devices.expires_at(device),
+                remembered=device.is_remembered,
+                current=device.id == current_id,
+                stolen=stolen,
+            )
+        )
+    return rows
+
+
+def own_device(user: User, device_id: int) -> RefreshToken | None:
+    """Return the user's device with this id; another user's is None."""
+    return db.session.scalars(
+        select(RefreshToken).where(RefreshToken.id == device_id, RefreshToken.user_id == user.id)
+    ).first()
+
+
+def delete_account(user: User) -> None:
+    """Delete the user; the database deletes their devices with them."""
+    db.session.delete(user)

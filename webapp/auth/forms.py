@@ -1,0 +1,83 @@
+"""Forms of the auth blueprint."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from webapp.forms_common import password_field
+from webapp.security.identity import (
+    EMAIL_MAX,
+    USERNAME_MAX,
+    IdentityError,
+    canonical_email,
+    canonical_username,
+)
+from webapp.security.passwords import password_problems
+
+
+class SignupForm(FlaskForm):
+    username = StringField(
+        "Username",
+        validators=[
+            DataRequired(message="Choose a username."),
+            Length(max=USERNAME_MAX, message=f"Use at most {USERNAME_MAX} characters."),
+        ],
+        render_kw={"autocomplete": "username"},
+    )
+    email = StringField(
+        "Email",
+        validators=[
+            DataRequired(message="Enter your email address."),
+            Length(max=EMAIL_MAX, message=f"Use at most {EMAIL_MAX} characters."),
+        ],
+        render_kw={"autocomplete": "email", "type": "email"},
+    )
+    password = password_field("Password", autocomplete="new-password")
+    confirm_password = password_field("Confirm password", autocomplete="new-password")
+    submit = SubmitField("Sign up")
+
+    def validate_username(self, field: StringField) -> None:
+        try:
+            field.canonical = canonical_username(field.data or "")
+        except IdentityError as exc:
+            raise ValidationError(str(exc)) from exc
+
+    def validate_email(self, field: StringField) -> None:
+        try:
+            field.canonical = canonical_email(field.data or "")
+        except IdentityError as exc:
+            raise ValidationError(str(exc)) from exc
+
+    def validate_password(self, field) -> None:
+        problems = password_problems(
+            field.data or "",
+            username=getattr(self.username, "canonical", self.username.data or ""),
+            email=getattr(self.email, "canonical", self.email.data or ""),
+        )
+        if problems:
+            raise ValidationError(" ".join(problems))
+
+    def validate_confirm_password(self, field) -> None:
+        if field.data != self.password.data:
+            raise ValidationError("The two passwords do not match.")
+
+
+class LoginForm(FlaskForm):
+    identifier = StringField(
+        "Username or email",
+        validators=[
+            DataRequired(message="Enter your username or email."),
+            Length(max=EMAIL_MAX, message="That is too long for a username or email."),
+        ],
+        render_kw={"autocomplete": "username"},
+    )
+    password = password_field("Password")
+    remember = BooleanField("Remember this device")
+    next = HiddenField()
+    submit = SubmitField("Log in")
+
+
+class LogoutForm(FlaskForm):
+    submit = SubmitField("Log out")

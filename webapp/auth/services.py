@@ -1,0 +1,83 @@
+"""Accounts and credentials: creating users and checking passwords."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.extensions import db
+from webapp.models import USER_ROLE, Role, User
+from webapp.security import passwords
+from webapp.security.identity import IdentityError, canonical_email, canonical_identifier
+
+
+class DuplicateAccount(Exception):
+    """The username or email is taken; `field` names which."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+def create_user(username: str, email: str, password: str, role_name: str = USER_ROLE) -> User:
+    """Add a user with canonical `username` and `email`; the database decides uniqueness.
+
+    Raises DuplicateAccount when either is taken, including by a signup that
+    committed a moment ago in another process.
+    """
+    role = db.session.scalars(select(Role).where(Role.name == role_name)).one()
+    user = User(
+        username=username,
+        email=email,
+        password_hash=passwords.hash_password(password),
+        role_id=role.id,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(user)
+            user.role = role
+    except IntegrityError:
+        taken = db.session.scalars(select(User.username).where(User.username == username)).first()
+        raise DuplicateAccount("username" if taken else "email") from None
+    return user
+
+
+def find_user(identifier: str) -> User | None:
+    """Return the user whose username or email is `identifier`, any case."""
+    key = canonical_identifier(identifier)
+    if "@" in key:
+        try:
+            key = canonical_email(identifier)
+        except IdentityError:
+            pass
+    return db.session.scalars(
+        select(User).where(or_(User.username == key, User.email == key))
+    ).first()
+
+
+def authenticate(identifier: str, password: str) -> User | None:
+    """Return the active user with these credentials, or None.
+
+    An unknown identifier still costs one bcrypt check, so timing does not
+    tell which accounts exist; an inactive account fails the same way.
+    """
+    user = find_user(identifier)
+    if user is None:
+        passwords.burn_password_check(password)
+        return None
+    if not passwords.check_password(password, user.password_hash):
+        return None
+    if not user.is_active:
+        return None
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    return user
+
+
+def confirm_password(user: User, password: str) -> bool:
+    """Return whether `password` is the signed-in user's password."""
+    return passwords.check_password(password, user.password_hash)
+
+
+def set_password(user: User, password: str) -> None:
+    user.password_hash = passwords.hash_password(password)

@@ -1,0 +1,67 @@
+"""Flask commands: `flask --app wsgi create-admin`, `purge-devices`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+import click
+from flask import Flask
+
+from webapp.extensions import db
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(create_admin)
+    app.cli.add_command(purge_devices)
+
+
+@click.command("create-admin")
+@click.option("--username", required=True, help="The admin's username.")
+@click.option("--email", required=True, help="The admin's email address.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_admin(username: str, email: str, password_stdin: bool) -> None:
+    """Create an active admin account."""
+    from webapp.auth.services import DuplicateAccount, create_user
+    from webapp.models import ADMIN_ROLE
+    from webapp.security.identity import IdentityError, canonical_email, canonical_username
+    from webapp.security.passwords import password_problems
+
+    try:
+        name = canonical_username(username)
+    except IdentityError as exc:
+        raise click.ClickException(f"Username: {exc}") from exc
+    try:
+        address = canonical_email(email)
+    except IdentityError as exc:
+        raise click.ClickException(f"Email: {exc}") from exc
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problems = password_problems(password, username=name, email=address)
+    if problems:
+        raise click.ClickException("Password: " + " ".join(problems))
+
+    try:
+        user = create_user(name, address, password, role_name=ADMIN_ROLE)
+        from webapp.audit import record
+
+        record("admin_created", actor=user, target_user=user, details={"via": "cli"})
+        db.session.commit()
+    except DuplicateAccount as exc:
+        db.session.rollback()
+        taken = "username" if exc.field == "username" else "email"
+        raise click.ClickException(f"An account with that {taken} already exists.") from exc
+    click.echo(f"Created admin {name}.")
+
+
+@click.command("purge-devices")
+@click.option("--older-than-days", default=30, show_default=True, type=click.IntRange(min=0))
+def purge_devices(older_than_days: int) -> None:
+    """Delete devices that expired or were revoked more than N days ago."""
+    from webapp.security.devices import purge_devices as purge
+
+    count = purge(timedelta(days=older_than_days))
+    click.echo(f"Purged {count} device{'s' if count != 1 else ''}.")

@@ -1,0 +1,106 @@
+"""Settings read from the environment, in one place."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable app."""
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
+
+
+def _development_secret_key(instance_path: Path) -> str:
+    """Create a secret key in instance/ once and keep it across restarts."""
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def load_config(instance_path: str) -> dict[str, Any]:
+    """Return the app's settings from the environment variables of the contract."""
+    env = os.environ.get("WEBAPP_ENV", "development").strip() or "development"
+    if env not in {"development", "production", "testing"}:
+        raise ConfigError("WEBAPP_ENV must be development, production or testing")
+    production = env == "production"
+    instance = Path(instance_path)
+
+    secret_key = os.environ.get("SECRET_KEY", "")
+    if not secret_key:
+        if production:
+            raise ConfigError(
+                "SECRET_KEY is required when WEBAPP_ENV=production: "
+                "set it to a long random value shared by every process"
+            )
+        secret_key = _development_secret_key(instance)
+
+    cookie_secure = _flag("COOKIE_SECURE", production)
+    # The __Host- prefix pins a cookie to this host and path; browsers accept it
+    # only with Secure, so plain-HTTP development uses unprefixed names.
+    prefix = "__Host-" if cookie_secure else ""
+
+    return {
+        "ENV_NAME": env,
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
+        or f"sqlite:///{instance / 'webapp.db'}",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "BCRYPT_ROUNDS": _int("BCRYPT_ROUNDS", 12),
+        "COOKIE_SECURE": cookie_secure,
+        "SESSION_COOKIE_NAME": f"{prefix}session",
+        "SESSION_COOKIE_SECURE": cookie_secure,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_PATH": "/",
+        # The signed session cookie itself expires with the browser; this caps
+        # how long Flask accepts a replayed one (devices add the idle limit).
+        "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        "REMEMBER_DEVICE_COOKIE_NAME": f"{prefix}remember",
+        "REMEMBER_DAYS": _int("REMEMBER_DAYS", 30),
+        "REMEMBER_IDLE_DAYS": _int("REMEMBER_IDLE_DAYS", 14),
+        "SESSION_IDLE_HOURS": _int("SESSION_IDLE_HOURS", 12),
+        "SESSION_MAX_HOURS": _int("SESSION_MAX_HOURS", 24),
+        "MAX_DEVICES_PER_USER": 100,
+        "REMEMBER_GRACE_SECONDS": 60,
+        "FRESH_MINUTES": 10,
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
+        "MAIL_PORT": _int("MAIL_PORT", 25),
+        "MAIL_USE_TLS": _flag("MAIL_USE_TLS", False),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "webapp@localhost"),
+        "MAX_CONTENT_LENGTH": 64 * 1024,
+        "WTF_CSRF_TIME_LIMIT": None,
+        # Flask-Login's own remember cookie is never set (see security/devices.py);
+        # naming it keeps an attacker-supplied one from meaning anything to us.
+        "REMEMBER_COOKIE_NAME": "flask_login_remember_unused",
+    }

@@ -1,0 +1,31 @@
+"""Logging set-up: one line per event, user text escaped."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+
+def safe(text: object) -> str:
+    """Escape control characters so user text cannot forge a log line."""
+    value = str(text)
+    return value.encode("unicode_escape").decode("ascii") if not value.isprintable() else value
+
+
+class OneLineFormatter(logging.Formatter):
+    """Escape newlines and other control characters in the message itself."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        record.message = safe(record.message)
+        return super().formatMessage(record)
+
+
+def configure_logging(app: Flask) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("webapp")
+    if not any(isinstance(h.formatter, OneLineFormatter) for h in root.handlers):
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root.propagate = app.config["ENV_NAME"] == "testing"

@@ -1,0 +1,21 @@
+"""The data model. Importing this package registers every table."""
+
+from webapp.models.audit import AuditEvent
+from webapp.models.base import Base, UTCDateTime, utcnow
+from webapp.models.refresh_token import RefreshToken, RevokeReason
+from webapp.models.role import ADMIN_ROLE, BUILTIN_ROLES, USER_ROLE, Role
+from webapp.models.user import User
+
+__all__ = [
+    "ADMIN_ROLE",
+    "BUILTIN_ROLES",
+    "USER_ROLE",
+    "AuditEvent",
+    "Base",
+    "RefreshToken",
+    "RevokeReason",
+    "Role",
+    "User",
+    "UTCDateTime",
+    "utcnow",
+]

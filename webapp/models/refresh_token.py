@@ -1,0 +1,72 @@
+"""Devices: one row per signed-in browser (the `refresh_tokens` table)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, String, Uuid, false
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.models.base import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from webapp.models.user import User
+
+
+class RevokeReason:
+    LOGOUT = "logout"
+    USER = "user"
+    PASSWORD = "password"  # nosec B105 - a revoke reason, not a password
+    THEFT = "theft"
+    ADMIN = "admin"
+    EVICTED = "evicted"
+    RESET = "reset"
+
+
+class RefreshToken(Base):
+    """A signed-in browser.
+
+    `token_hash` is the SHA-256 of the remember cookie's token (NULL for a
+    device that is not remembered); the token itself is never stored.
+    """
+
+    __tablename__ = "refresh_tokens"
+    # Ids are never reused (SQLite would otherwise reuse the highest id after
+    # a purge), so an old session naming a device id cannot wake a new device.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    is_revoked: Mapped[bool] = mapped_column(default=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # Added by the devices migration.
+    previous_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    is_remembered: Mapped[bool] = mapped_column(default=False, server_default=false())
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    revoked_reason: Mapped[str | None] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(60))
+    notice_dismissed: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+    user: Mapped[User] = relationship(back_populates="devices")
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= utcnow()
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.is_revoked and not self.is_expired
+
+    def __repr__(self) -> str:
+        return f"<RefreshToken {self.id} user={self.user_id}>"

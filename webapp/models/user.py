@@ -1,0 +1,55 @@
+"""User accounts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.models.base import Base, UTCDateTime, utcnow
+from webapp.models.role import ADMIN_ROLE, Role
+
+if TYPE_CHECKING:
+    from webapp.models.refresh_token import RefreshToken
+
+
+class User(UserMixin, Base):
+    """An account. `username` and `email` are stored in canonical lower case,
+    so the plain unique indexes make them unique regardless of case."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    username: Mapped[str] = mapped_column(String(50), unique=True, index=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True, index=True)
+    password_hash: Mapped[str] = mapped_column(String(128))
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="RESTRICT"), index=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    role: Mapped[Role] = relationship(back_populates="users", lazy="joined")
+    devices: Mapped[list[RefreshToken]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    # The device this request is signed in through (a RefreshToken), set by
+    # the user loader; a plain attribute, not a column.
+    current_device = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role.name == ADMIN_ROLE
+
+    def get_id(self) -> str:
+        """Name the signed-in device, not only the user, so it can be revoked."""
+        if self.current_device is None:
+            raise RuntimeError("a user signs in through a device")
+        return f"{self.id}:{self.current_device.id}"
+
+    def __repr__(self) -> str:
+        return f"<User {self.username}>"

@@ -1,0 +1,1 @@
+"""Security building blocks with no routes: passwords, devices, headers."""

@@ -1,0 +1,294 @@
+"""Devices: revocable sign-ins backed by the `refresh_tokens` table.
+
+Every sign-in creates a device row and the Flask session names it (see
+`User.get_id`). "Remember this device" adds a long-lived cookie holding a
+random 256-bit token; only its SHA-256 is stored and looked up. A cookie
+sign-in rotates the token with one conditional UPDATE; the token it
+replaced stays accepted for a short grace period (browsers send parallel
+requests with the same cookie) and after that counts as stolen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import Response, current_app
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import contains_eager
+
+from webapp.extensions import db
+from webapp.models import RefreshToken, RevokeReason, User, utcnow
+
+TOKEN_BYTES = 32  # 256 bits
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def new_token() -> tuple[str, str]:
+    """Return a fresh remember token and the hash stored for it."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    return token, hash_token(token)
+
+
+def hash_token(token: str) -> str:
+    """Return the SHA-256 of a token; a 256-bit random value needs no stretching."""
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+def _settings() -> dict:
+    return current_app.config
+
+
+def idle_limit(device: RefreshToken) -> timedelta:
+    config = _settings()
+    if device.is_remembered:
+        return timedelta(days=config["REMEMBER_IDLE_DAYS"])
+    return timedelta(hours=config["SESSION_IDLE_HOURS"])
+
+
+def is_live(device: RefreshToken, now: datetime | None = None) -> bool:
+    """Return whether a device may still sign its browser in."""
+    now = now or utcnow()
+    return (
+        not device.is_revoked
+        and device.expires_at > now
+        and device.last_used_at + idle_limit(device) > now
+    )
+
+
+def expires_at(device: RefreshToken) -> datetime:
+    """Return when the device ends unless it is used again (idle or absolute)."""
+    return min(device.expires_at, device.last_used_at + idle_limit(device))
+
+
+def live_devices_query(user_id: uuid.UUID):
+    """Select a user's devices that are not revoked and not past their end."""
+    return select(RefreshToken).where(
+        RefreshToken.user_id == user_id,
+        RefreshToken.is_revoked.is_(False),
+        RefreshToken.expires_at > utcnow(),
+    )
+
+
+def create_device(
+    user: User, *, remember: bool, user_agent: str | None, ip_address: str | None
+) -> tuple[RefreshToken, str | None]:
+    """Add a device for a new sign-in; return it and its remember token, if any."""
+    config = _settings()
+    now = utcnow()
+    token = token_hash = None
+    if remember:
+        token, token_hash = new_token()
+        lifetime = timedelta(days=config["REMEMBER_DAYS"])
+    else:
+        lifetime = timedelta(hours=config["SESSION_MAX_HOURS"])
+    _evict_least_recently_used(user.id, keep=config["MAX_DEVICES_PER_USER"] - 1)
+    device = RefreshToken(
+        user=user,
+        token_hash=token_hash,
+        is_remembered=remember,
+        expires_at=now + lifetime,
+        created_at=now,
+        last_used_at=now,
+        user_agent=(user_agent or "")[:512] or None,
+        ip_address=(ip_address or "")[:45] or None,
+    )
+    db.session.add(device)
+    db.session.flush()
+    return device, token
+
+
+def _evict_least_recently_used(user_id: uuid.UUID, keep: int) -> None:
+    """Revoke the user's least recently used live devices beyond `keep`."""
+    ids = db.session.scalars(
+        live_devices_query(user_id)
+        .with_only_columns(RefreshToken.id)
+        .order_by(RefreshToken.last_used_at.desc(), RefreshToken.id.desc())
+        .offset(keep)
+    ).all()
+    if ids:
+        revoke_where(RefreshToken.id.in_(ids), reason=RevokeReason.EVICTED)
+
+
+def revoke_where(*criteria, reason: str) -> int:
+    """Revoke every live device matching `criteria`; return how many."""
+    result = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.is_revoked.is_(False), *criteria)
+        .values(is_revoked=True, revoked_at=utcnow(), revoked_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def revoke_device(device: RefreshToken, reason: str) -> None:
+    """Revoke one device; its browser is signed out at its next request."""
+    revoke_where(RefreshToken.id == device.id, reason=reason)
+    device.is_revoked = True
+    device.revoked_reason = reason
+
+
+def revoke_user_devices(user_id: uuid.UUID, reason: str, *, keep_id: int | None = None) -> int:
+    """Revoke every device of a user, except `keep_id`; return how many."""
+    criteria = [RefreshToken.user_id == user_id]
+    if keep_id is not None:
+        criteria.append(RefreshToken.id != keep_id)
+    return revoke_where(*criteria, reason=reason)
+
+
+def load_session_user(alt_id: str) -> User | None:
+    """Return the user a session names, if its device and account are still good.
+
+    One query reads the device, the user and the role together.
+    """
+    user_part, _, device_part = alt_id.partition(":")
+    try:
+        user_id = uuid.UUID(user_part)
+        device_id = int(device_part)
+    except ValueError:
+        return None
+    row = db.session.execute(
+        select(RefreshToken)
+        .join(RefreshToken.user)
+        .options(contains_eager(RefreshToken.user))
+        .where(RefreshToken.id == device_id, RefreshToken.user_id == user_id)
+    ).scalar_one_or_none()
+    if row is None or not row.user.is_active or not is_live(row):
+        return None
+    touch(row)
+    row.user.current_device = row
+    return row.user
+
+
+def touch(device: RefreshToken) -> None:
+    """Record use of the device, at most once a minute (no write per request)."""
+    now = utcnow()
+    if now - device.last_used_at < LAST_USED_RESOLUTION:
+        return
+    db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == device.id)
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    device.last_used_at = now
+
+
+@dataclass
+class Restored:
+    """The outcome of presenting a remember cookie."""
+
+    user: User | None = None
+    new_token: str | None = None
+    theft: bool = False
+
+
+def restore_from_cookie(raw: str) -> Restored:
+    """Sign a browser in from its remember cookie, rotating the token.
+
+    Unknown, malformed, revoked and expired cookies give an empty result;
+    a replaced token presented after the grace period revokes its device.
+    """
+    if not _TOKEN_RE.match(raw):
+        return Restored()
+    presented = hash_token(raw)
+    device = db.session.execute(
+        select(RefreshToken)
+        .join(RefreshToken.user)
+        .options(contains_eager(RefreshToken.user))
+        .where(
+            or_(
+                RefreshToken.token_hash == presented,
+                RefreshToken.previous_token_hash == presented,
+            )
+        )
+    ).scalar_one_or_none()
+    if device is None or not device.is_remembered:
+        return Restored()
+    now = utcnow()
+    if not device.user.is_active or not is_live(device, now):
+        return Restored()
+    grace = timedelta(seconds=_settings()["REMEMBER_GRACE_SECONDS"])
+
+    if device.token_hash == presented:
+        token, token_hash = new_token()
+        won = db.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == device.id, RefreshToken.token_hash == presented)
+            .values(
+                token_hash=token_hash,
+                previous_token_hash=presented,
+                rotated_at=now,
+                last_used_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        device.user.current_device = device
+        # A racing request rotated first: this one rides its grace period.
+        return Restored(user=device.user, new_token=token if won == 1 else None)
+
+    if device.rotated_at is not None and now - device.rotated_at <= grace:
+        device.user.current_device = device
+        return Restored(user=device.user)
+
+    revoke_device(device, RevokeReason.THEFT)
+    from webapp.audit import record
+
+    record("token_theft_suspected", target_user=device.user, details={"device": device.id})
+    db.session.commit()
+    return Restored(theft=True)
+
+
+def set_remember_cookie(response: Response, token: str) -> None:
+    config = _settings()
+    response.set_cookie(
+        config["REMEMBER_DEVICE_COOKIE_NAME"],
+        token,
+        max_age=int(timedelta(days=config["REMEMBER_DAYS"]).total_seconds()),
+        path="/",
+        secure=config["COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def delete_remember_cookie(response: Response) -> None:
+    """Expire the remember cookie with the attributes it was set with."""
+    config = _settings()
+    response.delete_cookie(
+        config["REMEMBER_DEVICE_COOKIE_NAME"],
+        path="/",
+        secure=config["COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def purge_devices(older_than: timedelta, batch_size: int = 1000) -> int:
+    """Delete devices expired or revoked before `older_than` ago, in batches."""
+    config = _settings()
+    cutoff = utcnow() - older_than
+    remembered_idle = timedelta(days=config["REMEMBER_IDLE_DAYS"])
+    session_idle = timedelta(hours=config["SESSION_IDLE_HOURS"])
+    stale = or_(
+        RefreshToken.expires_at < cutoff,
+        RefreshToken.is_revoked.is_(True) & (RefreshToken.revoked_at < cutoff),
+        RefreshToken.is_remembered.is_(True)
+        & (RefreshToken.last_used_at < cutoff - remembered_idle),
+        RefreshToken.is_remembered.is_(False) & (RefreshToken.last_used_at < cutoff - session_idle),
+    )
+    total = 0
+    while True:
+        ids = db.session.scalars(select(RefreshToken.id).where(stale).limit(batch_size)).all()
+        if not ids:
+            return total
+        db.session.execute(RefreshToken.__table__.delete().where(RefreshToken.id.in_(ids)))
+        db.session.commit()
+        total += len(ids)

@@ -1,0 +1,153 @@
+"""Signing in and out through devices, and the "Confirm your password" step.
+
+Flask-Login manages `current_user`; its own remember cookie is never set
+(`login_user(..., remember=False)`): our remember cookie, backed by a device
+row, is restored here before any view runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app, g, redirect, render_template, request, session
+from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from webapp.extensions import login_manager
+from webapp.models import RefreshToken, RevokeReason, User
+from webapp.security import devices
+from webapp.security.client import client_ip, user_agent
+
+FRESH_UNTIL_KEY = "fresh_until"
+
+
+def init_app(app: Flask) -> None:
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message_category = "info"
+    # "basic": when the browser's address or user agent changes, the session
+    # stays signed in but is no longer fresh, so sensitive actions ask for
+    # the password again. "strong" would only delete Flask-Login's session,
+    # and our remember cookie would silently sign the browser back in; a
+    # stolen session is instead ended by revoking its device.
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(_load_user)
+    app.before_request(restore_from_remember_cookie)
+    app.after_request(_write_remember_cookie)
+
+
+def _load_user(alt_id: str) -> User | None:
+    user = devices.load_session_user(alt_id)
+    if user is None:
+        # The device was revoked or expired: forget it for good.
+        session.clear()
+    return user
+
+
+def restore_from_remember_cookie() -> None:
+    """Sign the browser in from its remember cookie when the session does not."""
+    if request.endpoint in {"static", "health.healthz"}:
+        return
+    if current_user.is_authenticated:
+        return
+    raw = request.cookies.get(current_app.config["REMEMBER_DEVICE_COOKIE_NAME"])
+    if raw is None:
+        return
+    restored = devices.restore_from_cookie(raw)
+    if restored.user is None:
+        g.remember_cookie = None
+        return
+    session.clear()
+    login_user(restored.user, remember=False, fresh=False)
+    if restored.new_token:
+        g.remember_cookie = restored.new_token
+
+
+def _write_remember_cookie(response: Response) -> Response:
+    if "remember_cookie" in g:
+        if g.remember_cookie is None:
+            devices.delete_remember_cookie(response)
+        else:
+            devices.set_remember_cookie(response, g.remember_cookie)
+    return response
+
+
+def sign_in(user: User, *, remember: bool) -> RefreshToken:
+    """Start a new session for `user` on a new device (the view commits)."""
+    device, token = devices.create_device(
+        user, remember=remember, user_agent=user_agent(), ip_address=client_ip()
+    )
+    user.current_device = device
+    # A new session on every sign-in: no fixation, and the CSRF token rotates.
+    session.clear()
+    login_user(user, remember=False, fresh=True)
+    g.remember_cookie = token
+    return device
+
+
+def sign_out(reason: str = RevokeReason.LOGOUT) -> None:
+    """End this browser's session and revoke its device (the view commits)."""
+    device = getattr(current_user, "current_device", None)
+    if device is not None:
+        devices.revoke_device(device, reason)
+    logout_user()
+    session.clear()
+    g.remember_cookie = None
+
+
+def is_fresh() -> bool:
+    """Return whether the password was typed in this session recently enough."""
+    if session.get("_fresh"):
+        return True
+    return session.get(FRESH_UNTIL_KEY, 0) > time.time()
+
+
+def mark_fresh() -> None:
+    minutes = current_app.config["FRESH_MINUTES"]
+    session[FRESH_UNTIL_KEY] = time.time() + minutes * 60
+
+
+def fresh_login_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Ask for the password first when the session was restored from a cookie.
+
+    The "Confirm your password" page posts back to the same URL with the
+    original form fields carried along, so the action carries on once the
+    password is confirmed.
+    """
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if is_fresh():
+            return view(*args, **kwargs)
+        from webapp.account.forms import ConfirmPasswordForm
+        from webapp.auth.services import confirm_password
+
+        form = ConfirmPasswordForm()
+        if request.method == "POST" and "reauth_password" in request.form:
+            if form.validate_on_submit() and confirm_password(
+                current_user, form.reauth_password.data or ""
+            ):
+                mark_fresh()
+                if request.form.get("reauth_for") == "POST":
+                    return view(*args, **kwargs)
+                return redirect(request.path)
+            if not form.errors:
+                form.reauth_password.errors = ["That password is not right."]
+            reauth_for = request.form.get("reauth_for", "GET")
+        else:
+            reauth_for = request.method
+        carried = [
+            (key, value)
+            for key, value in request.form.items(multi=True)
+            if key not in {"csrf_token", "reauth_for"} and "password" not in key
+        ]
+        return render_template(
+            "account/confirm_password.html", form=form, carried=carried, reauth_for=reauth_for
+        )
+
+    return wrapped

@@ -1,0 +1,86 @@
+"""Password hashing (bcrypt) and the password policy."""
+
+from __future__ import annotations
+
+import functools
+
+import bcrypt
+from flask import current_app
+
+MIN_LENGTH = 8
+MAX_LENGTH = 128
+# bcrypt reads at most 72 bytes; longer passwords are refused rather than
+# silently truncated (bcrypt 5 raises ValueError past 72 bytes).
+MAX_BYTES = 72
+
+
+def _rounds() -> int:
+    return int(current_app.config["BCRYPT_ROUNDS"])
+
+
+def hash_password(password: str) -> str:
+    """Return a bcrypt hash of `password` at the configured cost."""
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(_rounds())).decode("ascii")
+
+
+def check_password(password: str, password_hash: str) -> bool:
+    """Return whether `password` matches `password_hash`, in constant time."""
+    encoded = password.encode("utf-8")
+    # bcrypt stops at a NUL byte, so "secret\0junk" would match "secret".
+    if len(encoded) > MAX_BYTES or b"\0" in encoded:
+        # Still spend one bcrypt check so timing does not reveal the cause.
+        bcrypt.checkpw(b"x", _dummy_hash(_rounds()).encode("ascii"))
+        return False
+    try:
+        return bcrypt.checkpw(encoded, password_hash.encode("ascii"))
+    except ValueError:
+        return False
+
+
+def burn_password_check(password: str) -> None:
+    """Spend the time of one real check, for identifiers that match no account."""
+    check_password(password, _dummy_hash(_rounds()))
+
+
+@functools.cache
+def _dummy_hash(rounds: int) -> str:
+    return bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(rounds)).decode("ascii")
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Return whether the hash was made at another cost than the configured one."""
+    try:
+        return int(password_hash.split("$")[2]) != _rounds()
+    except (IndexError, ValueError):
+        return True
+
+
+def password_problems(password: str, *, username: str = "", email: str = "") -> list[str]:
+    """Return what is wrong with a new password, as messages for the form."""
+    problems: list[str] = []
+    if len(password) < MIN_LENGTH:
+        problems.append(f"Use at least {MIN_LENGTH} characters.")
+    elif len(password) > MAX_LENGTH:
+        problems.append(f"Use at most {MAX_LENGTH} characters.")
+    elif len(password.encode("utf-8")) > MAX_BYTES:
+        problems.append(
+            f"This password is longer than {MAX_BYTES} bytes (accented letters, "
+            "symbols and emoji take several bytes each); please shorten it."
+        )
+    if "\0" in password:
+        problems.append("The password cannot contain a NUL character.")
+    folded = password.casefold()
+    if username and folded == username.casefold():
+        problems.append("The password must not be your username.")
+    if email and folded == email.casefold():
+        problems.append("The password must not be your email address.")
+    if not problems and is_common_password(password):
+        problems.append("This password is too common; choose one that is harder to guess.")
+    return problems
+
+
+def is_common_password(password: str) -> bool:
+    """Return whether the password is on the list of common passwords."""
+    from webapp.security.common_passwords import is_common
+
+    return is_common(password)
