@@ -7,6 +7,7 @@ starts from empty tables and the two built-in roles.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 
 os.environ["WEBAPP_ENV"] = "testing"
@@ -76,6 +78,16 @@ def empty_tables(url: str) -> None:
     engine.dispose()
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose requests run as in production: each in its own
+    app context (own `g`, own database session), not in the test's."""
+
+    def open(self, *args, **kwargs):
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        db.session.expire_all()  # the test's own session sees what the request wrote
+        return response
+
+
 @pytest.fixture
 def app_config(db_url) -> dict:
     """Settings of the app under test; tests may change them before `app` is made."""
@@ -93,6 +105,7 @@ def app_config(db_url) -> dict:
 def app(app_config):
     empty_tables(app_config["SQLALCHEMY_DATABASE_URI"])
     app = create_app(app_config)
+    app.test_client_class = IsolatedClient
     with app.app_context():
         yield app
         db.session.remove()

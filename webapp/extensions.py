@@ -7,7 +7,9 @@ from flask_wtf import CSRFProtect
 
 from webapp.models.base import Base
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay readable after a commit: the touch of last_used_at commits
+# mid-request, and reloading the signed-in user afterwards would cost queries.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
