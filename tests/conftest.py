@@ -175,9 +175,9 @@ def admin(make_user) -> User:
     return make_user("root-admin", "admin@example.com", role="admin")
 
 
-def csrf_token(client, url: str) -> str:
+def csrf_token(client, url: str, **kwargs) -> str:
     """Return the CSRF token of the form on the page at `url`."""
-    page = client.get(url)
+    page = client.get(url, **kwargs)
     match = CSRF_RE.search(page.get_data(as_text=True))
     assert match, f"no CSRF token on {url} ({page.status_code})"
     return match.group(1)
@@ -185,7 +185,8 @@ def csrf_token(client, url: str) -> str:
 
 def post_form(client, url: str, data: dict | None = None, *, page: str | None = None, **kwargs):
     """POST a form as a browser would: with the CSRF token of the page showing it."""
-    fields = {"csrf_token": csrf_token(client, page or url)}
+    base = {"base_url": kwargs["base_url"]} if "base_url" in kwargs else {}
+    fields = {"csrf_token": csrf_token(client, page or url, **base)}
     fields.update(data or {})
     return client.post(url, data=fields, **kwargs)
 
