@@ -52,7 +52,7 @@ def record(
             "%s actor=%s target=%s ip=%s",
             action,
             safe(event.actor_username or "-"),
-            safe(event.target or "-"),
+            safe(event.target or (details or {}).get("identifier") or "-"),
             ip or "-",
         )
     except Exception:  # an audit failure must not break the action it records
