@@ -1,22 +1,264 @@
-"""Views of the admin blueprint."""
+"""Views of the admin blueprint: users, roles and the audit log."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
-from flask_login import current_user, login_required
+import logging
+import uuid
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from webapp.admin import services
+from webapp.admin.forms import (
+    ActionForm,
+    AuditFilterForm,
+    CreateRoleForm,
+    RevokeDeviceForm,
+    RoleForm,
+    SearchForm,
+    UserRoleForm,
+)
+from webapp.admin.services import AdminError
+from webapp.audit import record_alone
+from webapp.extensions import db, login_manager
+from webapp.logs import safe
+from webapp.models import Role, User
+from webapp.security.login import fresh_login_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+logger = logging.getLogger("webapp.admin")
+
+MAX_INT_ID = 2**31 - 1
 
 
 @bp.before_request
-@login_required
-def require_admin() -> None:
-    """Deny by default: only admins reach anything in this blueprint."""
+def require_admin():
+    """Deny by default: only admins reach anything in this blueprint, on any method."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
     if not current_user.is_admin:
+        logger.warning(
+            "admin access denied user=%s %s %s",
+            safe(current_user.username),
+            request.method,
+            safe(request.path),
+        )
+        record_alone(
+            "admin_access_denied",
+            details={"method": request.method, "path": request.path[:200]},
+        )
         abort(403)
+    return None
 
 
 @bp.get("/")
 def index():
     """Show the admin home."""
     return render_template("admin/index.html")
+
+
+# --- users ------------------------------------------------------------------
+
+
+@bp.get("/users")
+def users():
+    """List users, newest first, 50 a page, optionally searched."""
+    form = SearchForm(request.args)
+    term = (form.q.data or "").strip() if form.validate() else ""
+    page = services.users_page(
+        term, after=request.args.get("after"), before=request.args.get("before")
+    )
+    return render_template("admin/users.html", form=form, page=page, term=term)
+
+
+def _user_or_404(user_id: uuid.UUID) -> User:
+    user = services.find_user(user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+def _render_user(user: User, role_form: UserRoleForm | None = None, status: int = 200):
+    if role_form is None:
+        role_form = UserRoleForm(choices=services.role_choices(), data={"role": user.role_id})
+    current_id = current_user.current_device.id if user.id == current_user.id else None
+    return (
+        render_template(
+            "admin/user.html",
+            user=user,
+            role_form=role_form,
+            devices=services.user_devices(user, current_id),
+            last_admin=services.is_last_active_admin(user),
+        ),
+        status,
+    )
+
+
+@bp.get("/users/<uuid:user_id>")
+def user_detail(user_id: uuid.UUID):
+    """Show one user: role, status and signed-in devices."""
+    return _render_user(_user_or_404(user_id))
+
+
+@bp.post("/users/<uuid:user_id>")
+@fresh_login_required
+def user_action(user_id: uuid.UUID):
+    """Change a user's role, (de)activate them or sign out their devices."""
+    user = _user_or_404(user_id)
+    action = request.form.get("action", "")
+    is_self = user.id == current_user.id
+    try:
+        if action == "role":
+            form = UserRoleForm(choices=services.role_choices())
+            if not form.validate_on_submit():
+                return _render_user(user, role_form=form, status=400)
+            changed = services.change_role(user, form.role.data)
+            message = f"{user.username} is now {user.role.name}." if changed else "No change."
+        elif action in {"deactivate", "activate"}:
+            _require_valid(ActionForm())
+            count = services.set_active(user, action == "activate")
+            if action == "activate":
+                message = f"{user.username} is active again."
+            else:
+                message = f"{user.username} is deactivated and signed out of {_devices(count)}."
+        elif action == "signout":
+            _require_valid(ActionForm())
+            keep = current_user.current_device.id if is_self else None
+            count = services.sign_out_devices(user, keep_id=keep)
+            message = f"Signed {user.username} out of {_devices(count)}."
+        elif action == "revoke":
+            form = RevokeDeviceForm()
+            _require_valid(form)
+            if not services.revoke_user_device(user, form.device_id.data):
+                abort(404)
+            message = f"That device of {user.username} is signed out."
+        else:
+            abort(400)
+    except AdminError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".user_detail", user_id=user_id))
+    db.session.commit()
+    flash(message, "success")
+    if is_self and not (user.is_active and user.is_admin):
+        # The admin gave up their own access: the admin pages would now refuse them.
+        return redirect(url_for("account.overview"))
+    return redirect(url_for(".user_detail", user_id=user_id))
+
+
+def _require_valid(form) -> None:
+    if not form.validate_on_submit():
+        abort(400)
+
+
+def _devices(count: int) -> str:
+    return f"{count} device{'s' if count != 1 else ''}"
+
+
+# --- roles ------------------------------------------------------------------
+
+
+def _render_roles(form: CreateRoleForm, status: int = 200):
+    return (
+        render_template("admin/roles.html", rows=services.roles_with_counts(), form=form),
+        status,
+    )
+
+
+@bp.get("/roles")
+def roles():
+    """List roles with how many users hold each."""
+    return _render_roles(CreateRoleForm())
+
+
+@bp.post("/roles")
+@fresh_login_required
+def create_role():
+    """Create a role."""
+    form = CreateRoleForm()
+    if form.validate_on_submit():
+        try:
+            role = services.create_role(form.canonical, form.description.data)
+        except AdminError as exc:
+            db.session.rollback()
+            form.name.errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(f"Role {role.name} created.", "success")
+            return redirect(url_for(".roles"))
+    return _render_roles(form, status=400)
+
+
+def _role_or_404(role_id: int) -> Role:
+    role = db.session.get(Role, role_id) if role_id <= MAX_INT_ID else None
+    if role is None:
+        abort(404)
+    return role
+
+
+def _render_role(role: Role, form: RoleForm | None = None, status: int = 200):
+    form = form or RoleForm(obj=role)
+    if role.is_builtin:
+        form.name.render_kw = {**(form.name.render_kw or {}), "readonly": True}
+    held = services.role_user_count(role)
+    return render_template("admin/role.html", role=role, form=form, held=held), status
+
+
+@bp.get("/roles/<int:role_id>")
+def role_detail(role_id: int):
+    """Show one role, to rename, describe or delete it."""
+    return _render_role(_role_or_404(role_id))
+
+
+@bp.post("/roles/<int:role_id>")
+@fresh_login_required
+def role_action(role_id: int):
+    """Save a role's name and description, or delete it."""
+    role = _role_or_404(role_id)
+    if request.form.get("action") == "delete":
+        _require_valid(ActionForm())
+        name = role.name
+        try:
+            services.delete_role(role)
+        except AdminError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for(".role_detail", role_id=role_id))
+        db.session.commit()
+        flash(f"Role {name} deleted.", "success")
+        return redirect(url_for(".roles"))
+
+    form = RoleForm()
+    if form.validate_on_submit():
+        try:
+            services.update_role(role, form.canonical, form.description.data)
+        except AdminError as exc:
+            db.session.rollback()
+            form.name.errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(f"Role {role.name} saved.", "success")
+            return redirect(url_for(".role_detail", role_id=role_id))
+    return _render_role(_role_or_404(role_id), form=form, status=400)
+
+
+# --- audit log --------------------------------------------------------------
+
+
+@bp.get("/audit")
+def audit():
+    """Read the audit log, newest first, filtered by user and action."""
+    form = AuditFilterForm(request.args)
+    form.validate()
+    username = "" if form.user.errors else (form.user.data or "").strip().lower()
+    action = "" if form.action.errors else (form.action.data or "")
+    page = services.audit_page(
+        username, action, after=request.args.get("after"), before=request.args.get("before")
+    )
+    return render_template(
+        "admin/audit.html",
+        form=form,
+        page=page,
+        filters={"user": username or None, "action": action or None},
+        actions=services.KNOWN_ACTIONS,
+    )

@@ -1,0 +1,108 @@
+"""Forms of the admin blueprint."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, SelectChoice, SelectField, StringField, SubmitField
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from webapp.admin.services import (
+    KNOWN_ACTIONS,
+    SEARCH_MAX,
+    AdminError,
+    canonical_role_name,
+)
+
+
+class SearchForm(FlaskForm):
+    """The users list search: a GET form, so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(
+        "Search",
+        validators=[Length(max=SEARCH_MAX, message=f"Use at most {SEARCH_MAX} characters.")],
+        render_kw={"type": "search", "placeholder": "Username or email"},
+    )
+
+
+class AuditFilterForm(FlaskForm):
+    """The audit log filters: a GET form, so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    user = StringField(
+        "User",
+        validators=[Length(max=50, message="Use at most 50 characters.")],
+        render_kw={"placeholder": "Exact username"},
+    )
+    action = SelectField(
+        "Action",
+        choices=[
+            SelectChoice("", "All actions"),
+            *(SelectChoice(value, label) for value, label in KNOWN_ACTIONS.items()),
+        ],
+        validate_choice=True,
+    )
+
+
+class ActionForm(FlaskForm):
+    """A button that changes state: nothing but the CSRF token."""
+
+
+class UserRoleForm(FlaskForm):
+    role = SelectField(
+        "Role",
+        coerce=int,
+        validators=[InputRequired(message="Choose a role.")],
+    )
+    submit = SubmitField("Save role")
+
+    def __init__(self, *args, choices: list[tuple[int, str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.role.choices = [SelectChoice(value, label) for value, label in choices]
+
+
+class RevokeDeviceForm(FlaskForm):
+    device_id = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=2**31 - 1)])
+
+
+class RoleForm(FlaskForm):
+    """Create or edit a role."""
+
+    name = StringField(
+        "Name",
+        validators=[
+            DataRequired(message="Enter a name."),
+            Length(max=64, message="Use at most 32 characters."),
+        ],
+        render_kw={"autocomplete": "off", "maxlength": 32},
+    )
+    description = StringField(
+        "Description",
+        validators=[Optional(), Length(max=255, message="Use at most 255 characters.")],
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        render_kw={"maxlength": 255},
+    )
+    submit = SubmitField("Save")
+
+    canonical: str = ""
+
+    def validate_name(self, field) -> None:
+        try:
+            self.canonical = canonical_role_name(field.data or "")
+        except AdminError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class CreateRoleForm(RoleForm):
+    submit = SubmitField("Create role")

@@ -1,0 +1,396 @@
+"""Admin logic: listing and changing users and roles, reading the audit log.
+
+Services add and flush; the views commit. Every change records an audit
+event in the same transaction, with the signed-in admin as its actor.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.account.services import DeviceRow, device_rows
+from webapp.audit import record
+from webapp.extensions import db
+from webapp.models import ADMIN_ROLE, AuditEvent, RefreshToken, RevokeReason, Role, User
+from webapp.security import devices
+
+PAGE_SIZE = 50
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SEARCH_MAX = 255
+ROLE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
+ROLE_NAME_RULE = (
+    "Use 2 to 32 characters: lowercase letters a–z, digits, dashes and underscores, "
+    "starting with a letter."
+)
+
+# The actions the audit log filter offers, with a readable name for each.
+KNOWN_ACTIONS: dict[str, str] = {
+    "signup": "Signed up",
+    "login": "Logged in",
+    "login_failed": "Login failed",
+    "logout": "Logged out",
+    "password_changed": "Password changed",
+    "password_reset": "Password reset",
+    "account_deleted": "Account deleted",
+    "device_revoked": "Device revoked",
+    "token_theft_suspected": "Token theft suspected",
+    "admin_created": "Admin created (CLI)",
+    "role_changed": "Role changed",
+    "user_deactivated": "User deactivated",
+    "user_activated": "User activated",
+    "devices_signed_out": "All devices signed out by an admin",
+    "role_created": "Role created",
+    "role_renamed": "Role renamed",
+    "role_updated": "Role description changed",
+    "role_deleted": "Role deleted",
+    "admin_access_denied": "Admin page refused",
+}
+
+
+class AdminError(Exception):
+    """An admin action was refused; the message says why, for the page."""
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a keyset-paginated list and the cursors of its neighbours."""
+
+    items: list[T]
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+# --- users ------------------------------------------------------------------
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def user_cursor(user: User) -> str:
+    """Return the position of a user in the list: creation time and id."""
+    micros = (user.created_at - EPOCH) // timedelta(microseconds=1)
+    return f"{micros}_{user.id.hex}"
+
+
+def parse_user_cursor(text: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """Return the (created_at, id) a cursor names, or None if it is not one."""
+    if not text or len(text) > 64:
+        return None
+    micros, _, hex_id = text.partition("_")
+    try:
+        when = EPOCH + timedelta(microseconds=int(micros))
+        return when, uuid.UUID(hex=hex_id)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def users_page(search: str = "", after: str | None = None, before: str | None = None) -> Page[User]:
+    """Return 50 users, newest first, matching `search` in username or email.
+
+    Keyset pagination on (created_at, id): the index on created_at serves
+    the order, and one extra row tells whether there is a next page, so the
+    table is never counted.
+    """
+    stmt = select(User)
+    term = search.strip().lower()
+    if term:
+        pattern = f"%{_escape_like(term)}%"
+        stmt = stmt.where(
+            or_(User.username.like(pattern, escape="\\"), User.email.like(pattern, escape="\\"))
+        )
+    cursor = parse_user_cursor(before)
+    if cursor is not None:
+        # Going back: read the rows just newer than the cursor, oldest first.
+        when, user_id = cursor
+        stmt = stmt.where(
+            User.created_at >= when, or_(User.created_at > when, User.id > user_id)
+        ).order_by(User.created_at.asc(), User.id.asc())
+        rows = list(db.session.scalars(stmt.limit(PAGE_SIZE + 1)))
+        has_newer = len(rows) > PAGE_SIZE
+        items = list(reversed(rows[:PAGE_SIZE]))
+        return Page(
+            items=items,
+            next_cursor=user_cursor(items[-1]) if items else None,
+            prev_cursor=user_cursor(items[0]) if has_newer and items else None,
+        )
+    cursor = parse_user_cursor(after)
+    if cursor is not None:
+        when, user_id = cursor
+        stmt = stmt.where(User.created_at <= when, or_(User.created_at < when, User.id < user_id))
+    stmt = stmt.order_by(User.created_at.desc(), User.id.desc()).limit(PAGE_SIZE + 1)
+    rows = list(db.session.scalars(stmt))
+    items = rows[:PAGE_SIZE]
+    return Page(
+        items=items,
+        next_cursor=user_cursor(items[-1]) if len(rows) > PAGE_SIZE else None,
+        prev_cursor=user_cursor(items[0]) if cursor is not None and items else None,
+    )
+
+
+def find_user(user_id: uuid.UUID) -> User | None:
+    return db.session.get(User, user_id)
+
+
+def role_choices() -> list[tuple[int, str]]:
+    """Return every role as (id, name), for the role select."""
+    return [(role.id, role.name) for role in db.session.scalars(select(Role).order_by(Role.name))]
+
+
+def user_devices(user: User, current_id: int | None) -> list[DeviceRow]:
+    """Return the user's signed-in devices, as the devices page shows them."""
+    return [row for row in device_rows(user, current_id) if not row.stolen]
+
+
+def _active_admin_ids(lock: bool = False) -> list[uuid.UUID]:
+    stmt = select(User.id).join(User.role).where(Role.name == ADMIN_ROLE, User.is_active.is_(True))
+    if lock:
+        stmt = stmt.with_for_update(of=User)
+    return list(db.session.scalars(stmt))
+
+
+def is_last_active_admin(user: User) -> bool:
+    """Return whether `user` is the only active admin."""
+    return user.is_active and user.is_admin and _active_admin_ids() == [user.id]
+
+
+def _ensure_other_active_admin(user: User, doing: str) -> None:
+    """Refuse `doing` when `user` is the last active admin.
+
+    The active admins' rows are locked (PostgreSQL), so two admins demoting
+    each other at the same moment cannot both succeed.
+    """
+    if not (user.is_active and user.is_admin):
+        return
+    ids = _active_admin_ids(lock=True)
+    if not any(admin_id != user.id for admin_id in ids):
+        raise AdminError(
+            f"{user.username} is the last active admin and cannot be {doing}. "
+            "Make another user an admin first."
+        )
+
+
+def change_role(user: User, role_id: int) -> bool:
+    """Give `user` another role; return whether anything changed."""
+    role = db.session.get(Role, role_id)
+    if role is None:
+        raise AdminError("That role does not exist.")
+    if role.id == user.role_id:
+        return False
+    if role.name != ADMIN_ROLE:
+        _ensure_other_active_admin(user, "demoted")
+    old = user.role.name
+    user.role = role
+    db.session.flush()
+    record("role_changed", target_user=user, details={"from": old, "to": role.name})
+    return True
+
+
+def set_active(user: User, active: bool) -> int:
+    """Activate or deactivate `user`; deactivating signs out every device.
+
+    Return how many devices were signed out.
+    """
+    if user.is_active == active:
+        return 0
+    signed_out = 0
+    if not active:
+        _ensure_other_active_admin(user, "deactivated")
+        signed_out = devices.revoke_user_devices(user.id, RevokeReason.ADMIN)
+    user.is_active = active
+    db.session.flush()
+    if active:
+        record("user_activated", target_user=user)
+    else:
+        record("user_deactivated", target_user=user, details={"devices": signed_out})
+    return signed_out
+
+
+def sign_out_devices(user: User, keep_id: int | None = None) -> int:
+    """Sign out every device of `user` (but `keep_id`); return how many."""
+    count = devices.revoke_user_devices(user.id, RevokeReason.ADMIN, keep_id=keep_id)
+    record("devices_signed_out", target_user=user, details={"devices": count})
+    return count
+
+
+def revoke_user_device(user: User, device_id: int) -> bool:
+    """Revoke one device of `user`; return False when the user has no such device."""
+    device = db.session.scalars(
+        select(RefreshToken).where(RefreshToken.id == device_id, RefreshToken.user_id == user.id)
+    ).first()
+    if device is None:
+        return False
+    if not device.is_revoked:
+        devices.revoke_device(device, RevokeReason.ADMIN)
+        record("device_revoked", target_user=user, details={"device": device.id, "by_admin": True})
+    return True
+
+
+# --- roles ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoleRow:
+    role: Role
+    user_count: int
+
+
+def roles_with_counts() -> list[RoleRow]:
+    """Return every role with the number of users holding it, in one query."""
+    rows = db.session.execute(
+        select(Role, func.count(User.id))
+        .outerjoin(User, User.role_id == Role.id)
+        .group_by(Role.id)
+        .order_by(Role.name)
+    ).all()
+    return [RoleRow(role=role, user_count=count) for role, count in rows]
+
+
+def role_user_count(role: Role) -> int:
+    """Return how many users hold `role`."""
+    return db.session.scalar(select(func.count(User.id)).where(User.role_id == role.id)) or 0
+
+
+def canonical_role_name(raw: str) -> str:
+    """Return the stored (lowercase) form of a role name, or raise AdminError."""
+    name = raw.strip().lower()
+    if not ROLE_NAME_RE.match(name):
+        raise AdminError(ROLE_NAME_RULE)
+    return name
+
+
+def _name_taken(name: str, except_id: int | None = None) -> bool:
+    stmt = select(Role.id).where(func.lower(Role.name) == name)
+    if except_id is not None:
+        stmt = stmt.where(Role.id != except_id)
+    return db.session.scalars(stmt).first() is not None
+
+
+DUPLICATE_ROLE = "A role with that name already exists."
+
+
+def create_role(name: str, description: str | None) -> Role:
+    """Add a role; `name` is canonical. Raise AdminError for a duplicate."""
+    if _name_taken(name):
+        raise AdminError(DUPLICATE_ROLE)
+    role = Role(name=name, description=description or None)
+    try:
+        with db.session.begin_nested():
+            db.session.add(role)
+    except IntegrityError:  # created a moment ago by another admin
+        raise AdminError(DUPLICATE_ROLE) from None
+    record("role_created", target=f"role {name}", details={"role_id": role.id})
+    return role
+
+
+def update_role(role: Role, name: str, description: str | None) -> None:
+    """Rename and describe a role; built-in roles keep their names."""
+    description = description or None
+    old_name = role.name
+    if name != old_name:
+        if role.is_builtin:
+            raise AdminError(f"The built-in role {old_name} cannot be renamed.")
+        if _name_taken(name, except_id=role.id):
+            raise AdminError(DUPLICATE_ROLE)
+        try:
+            with db.session.begin_nested():
+                role.name = name
+        except IntegrityError:
+            raise AdminError(DUPLICATE_ROLE) from None
+        record(
+            "role_renamed",
+            target=f"role {name}",
+            details={"role_id": role.id, "from": old_name, "to": name},
+        )
+    if description != role.description:
+        role.description = description
+        db.session.flush()
+        record("role_updated", target=f"role {role.name}", details={"role_id": role.id})
+
+
+def delete_role(role: Role) -> None:
+    """Delete a role nobody holds; built-in roles stay."""
+    if role.is_builtin:
+        raise AdminError(f"The built-in role {role.name} cannot be deleted.")
+    held = role_user_count(role)
+    in_use = AdminError(
+        f"The role {role.name} cannot be deleted while users hold it ({held}). "
+        "Give them another role first."
+    )
+    if held:
+        raise in_use
+    name, role_id = role.name, role.id
+    try:
+        with db.session.begin_nested():
+            db.session.delete(role)
+    except IntegrityError:  # a user was given the role a moment ago
+        raise in_use from None
+    record("role_deleted", target=f"role {name}", details={"role_id": role_id})
+
+
+# --- audit log --------------------------------------------------------------
+
+
+def _audit_filtered(username: str, action: str) -> Select[tuple[AuditEvent]]:
+    stmt = select(AuditEvent)
+    name = username.strip().lower()
+    if name:
+        stmt = stmt.where(
+            or_(AuditEvent.actor_username == name, AuditEvent.target_username == name)
+        )
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    return stmt
+
+
+def _parse_id(text: str | None) -> int | None:
+    if text and text.isdigit() and len(text) <= 18:
+        return int(text)
+    return None
+
+
+def audit_page(
+    username: str = "", action: str = "", after: str | None = None, before: str | None = None
+) -> Page[AuditEvent]:
+    """Return 50 audit events, newest first, filtered by user and action.
+
+    `after` pages to older events, `before` back to newer ones; ids grow
+    with time, so the primary key serves both.
+    """
+    stmt = _audit_filtered(username, action)
+    newer_than = _parse_id(before)
+    if newer_than is not None:
+        rows = list(
+            db.session.scalars(
+                stmt.where(AuditEvent.id > newer_than)
+                .order_by(AuditEvent.id.asc())
+                .limit(PAGE_SIZE + 1)
+            )
+        )
+        has_newer = len(rows) > PAGE_SIZE
+        items = list(reversed(rows[:PAGE_SIZE]))
+        return Page(
+            items=items,
+            next_cursor=str(items[-1].id) if items else None,
+            prev_cursor=str(items[0].id) if has_newer and items else None,
+        )
+    older_than = _parse_id(after)
+    if older_than is not None:
+        stmt = stmt.where(AuditEvent.id < older_than)
+    rows = list(db.session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(PAGE_SIZE + 1)))
+    items = rows[:PAGE_SIZE]
+    return Page(
+        items=items,
+        next_cursor=str(items[-1].id) if len(rows) > PAGE_SIZE else None,
+        prev_cursor=str(items[0].id) if older_than is not None and items else None,
+    )
