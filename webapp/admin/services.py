@@ -70,6 +70,77 @@ class Page(Generic[T]):
     prev_cursor: str | None
 
 
+# --- keyset pagination ------------------------------------------------------
+
+
+def _cursor(created_at: datetime, ident: object) -> str:
+    """Return a row's position in a newest-first list: creation time and id."""
+    micros = (created_at - EPOCH) // timedelta(microseconds=1)
+    key = ident.hex if isinstance(ident, uuid.UUID) else str(ident)
+    return f"{micros}_{key}"
+
+
+def _parse_cursor(text: str | None, id_type: type) -> tuple[datetime, object] | None:
+    """Return the (created_at, id) a cursor names, or None if it is not one."""
+    if not text or len(text) > 64:
+        return None
+    micros, _, key = text.partition("_")
+    try:
+        when = EPOCH + timedelta(microseconds=int(micros))
+        if id_type is uuid.UUID:
+            return when, uuid.UUID(hex=key)
+        if not key.isdigit() or len(key) > 18:
+            return None
+        return when, int(key)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _newest_first_page(stmt: Select, model, after: str | None, before: str | None) -> Page:
+    """Return one page of `stmt`, newest first by (created_at, id).
+
+    Keyset pagination: the created_at index serves the order whatever the
+    page, and one extra row tells whether there is a next page, so nothing
+    is counted. `after` pages to older rows, `before` back to newer ones.
+    """
+    created, ident = model.created_at, model.id
+    id_type = ident.type.python_type
+
+    def cursor_of(row) -> str:
+        return _cursor(row.created_at, row.id)
+
+    position = _parse_cursor(before, id_type)
+    if position is not None:
+        when, key = position
+        rows = list(
+            db.session.scalars(
+                stmt.where(created >= when, or_(created > when, ident > key))
+                .order_by(created.asc(), ident.asc())
+                .limit(PAGE_SIZE + 1)
+            )
+        )
+        items = list(reversed(rows[:PAGE_SIZE]))
+        has_newer = len(rows) > PAGE_SIZE
+        return Page(
+            items=items,
+            next_cursor=cursor_of(items[-1]) if items else None,
+            prev_cursor=cursor_of(items[0]) if has_newer and items else None,
+        )
+    position = _parse_cursor(after, id_type)
+    if position is not None:
+        when, key = position
+        stmt = stmt.where(created <= when, or_(created < when, ident < key))
+    rows = list(
+        db.session.scalars(stmt.order_by(created.desc(), ident.desc()).limit(PAGE_SIZE + 1))
+    )
+    items = rows[:PAGE_SIZE]
+    return Page(
+        items=items,
+        next_cursor=cursor_of(items[-1]) if len(rows) > PAGE_SIZE else None,
+        prev_cursor=cursor_of(items[0]) if position is not None and items else None,
+    )
+
+
 # --- users ------------------------------------------------------------------
 
 
@@ -77,30 +148,11 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def user_cursor(user: User) -> str:
-    """Return the position of a user in the list: creation time and id."""
-    micros = (user.created_at - EPOCH) // timedelta(microseconds=1)
-    return f"{micros}_{user.id.hex}"
-
-
-def parse_user_cursor(text: str | None) -> tuple[datetime, uuid.UUID] | None:
-    """Return the (created_at, id) a cursor names, or None if it is not one."""
-    if not text or len(text) > 64:
-        return None
-    micros, _, hex_id = text.partition("_")
-    try:
-        when = EPOCH + timedelta(microseconds=int(micros))
-        return when, uuid.UUID(hex=hex_id)
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
 def users_page(search: str = "", after: str | None = None, before: str | None = None) -> Page[User]:
     """Return 50 users, newest first, matching `search` in username or email.
 
-    Keyset pagination on (created_at, id): the index on created_at serves
-    the order, and one extra row tells whether there is a next page, so the
-    table is never counted.
+    Both are stored lowercase, so a lowercased LIKE is case-insensitive on
+    every database; the wildcards typed are escaped.
     """
     stmt = select(User)
     term = search.strip().lower()
@@ -109,33 +161,7 @@ def users_page(search: str = "", after: str | None = None, before: str | None = 
         stmt = stmt.where(
             or_(User.username.like(pattern, escape="\\"), User.email.like(pattern, escape="\\"))
         )
-    cursor = parse_user_cursor(before)
-    if cursor is not None:
-        # Going back: read the rows just newer than the cursor, oldest first.
-        when, user_id = cursor
-        stmt = stmt.where(
-            User.created_at >= when, or_(User.created_at > when, User.id > user_id)
-        ).order_by(User.created_at.asc(), User.id.asc())
-        rows = list(db.session.scalars(stmt.limit(PAGE_SIZE + 1)))
-        has_newer = len(rows) > PAGE_SIZE
-        items = list(reversed(rows[:PAGE_SIZE]))
-        return Page(
-            items=items,
-            next_cursor=user_cursor(items[-1]) if items else None,
-            prev_cursor=user_cursor(items[0]) if has_newer and items else None,
-        )
-    cursor = parse_user_cursor(after)
-    if cursor is not None:
-        when, user_id = cursor
-        stmt = stmt.where(User.created_at <= when, or_(User.created_at < when, User.id < user_id))
-    stmt = stmt.order_by(User.created_at.desc(), User.id.desc()).limit(PAGE_SIZE + 1)
-    rows = list(db.session.scalars(stmt))
-    items = rows[:PAGE_SIZE]
-    return Page(
-        items=items,
-        next_cursor=user_cursor(items[-1]) if len(rows) > PAGE_SIZE else None,
-        prev_cursor=user_cursor(items[0]) if cursor is not None and items else None,
-    )
+    return _newest_first_page(stmt, User, after, before)
 
 
 def find_user(user_id: uuid.UUID) -> User | None:
@@ -353,44 +379,8 @@ def _audit_filtered(username: str, action: str) -> Select[tuple[AuditEvent]]:
     return stmt
 
 
-def _parse_id(text: str | None) -> int | None:
-    if text and text.isdigit() and len(text) <= 18:
-        return int(text)
-    return None
-
-
 def audit_page(
     username: str = "", action: str = "", after: str | None = None, before: str | None = None
 ) -> Page[AuditEvent]:
-    """Return 50 audit events, newest first, filtered by user and action.
-
-    `after` pages to older events, `before` back to newer ones; ids grow
-    with time, so the primary key serves both.
-    """
-    stmt = _audit_filtered(username, action)
-    newer_than = _parse_id(before)
-    if newer_than is not None:
-        rows = list(
-            db.session.scalars(
-                stmt.where(AuditEvent.id > newer_than)
-                .order_by(AuditEvent.id.asc())
-                .limit(PAGE_SIZE + 1)
-            )
-        )
-        has_newer = len(rows) > PAGE_SIZE
-        items = list(reversed(rows[:PAGE_SIZE]))
-        return Page(
-            items=items,
-            next_cursor=str(items[-1].id) if items else None,
-            prev_cursor=str(items[0].id) if has_newer and items else None,
-        )
-    older_than = _parse_id(after)
-    if older_than is not None:
-        stmt = stmt.where(AuditEvent.id < older_than)
-    rows = list(db.session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(PAGE_SIZE + 1)))
-    items = rows[:PAGE_SIZE]
-    return Page(
-        items=items,
-        next_cursor=str(items[-1].id) if len(rows) > PAGE_SIZE else None,
-        prev_cursor=str(items[0].id) if older_than is not None and items else None,
-    )
+    """Return 50 audit events, newest first, filtered by user and action."""
+    return _newest_first_page(_audit_filtered(username, action), AuditEvent, after, before)
