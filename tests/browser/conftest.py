@@ -1,0 +1,126 @@
+"""Fixtures for the browser tests: one live server and one Chromium per session.
+
+Each test opens its own browser contexts (own cookies, like separate
+browsers). The database is shared by every test of the session, so each test
+makes users with names of its own (`unique`).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, LiveServer, Mailbox, live_server
+from tests.browser.server import smtp_server as run_smtp_server
+
+PASSWORD = "Tr0ub4dor&3-horse"
+NEW_PASSWORD = "correct horse battery staple"
+ADMIN_PASSWORD = "Adm1n-keeps-the-keys"
+TIMEOUT_MS = 15_000
+
+
+def unique(prefix: str = "user") -> str:
+    """Return a username no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    with run_smtp_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def mailbox(smtp) -> Mailbox:
+    return smtp[0]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, smtp) -> Iterator[LiveServer]:
+    with live_server(tmp_path_factory.mktemp("browser"), smtp_port=smtp[1]) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_context(browser, server) -> Iterator[Callable[..., BrowserContext]]:
+    """Make a browser context (a separate browser, cookie-wise) on the live server."""
+    contexts: list[BrowserContext] = []
+
+    def make(**options) -> BrowserContext:
+        context = browser.new_context(base_url=server.url, **options)
+        context.set_default_timeout(TIMEOUT_MS)
+        # Destructive buttons ask window.confirm (static/js/app.js): say yes.
+        context.on("page", lambda page: page.on("dialog", lambda dialog: dialog.accept()))
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def new_page(new_context) -> Callable[..., Page]:
+    """Open a page in a new context of its own."""
+
+    def make(**options) -> Page:
+        return new_context(**options).new_page()
+
+    return make
+
+
+@pytest.fixture
+def page(new_page) -> Page:
+    return new_page()
+
+
+@pytest.fixture(scope="session")
+def admin_account(server) -> dict[str, str]:
+    """An admin made with `flask create-admin`, as an operator would."""
+    username = unique("admin")
+    account = {"username": username, "email": f"{username}@example.com"}
+    server.create_admin(account["username"], account["email"], ADMIN_PASSWORD)
+    return {**account, "password": ADMIN_PASSWORD}
+
+
+def signup(page: Page, username: str, password: str = PASSWORD) -> None:
+    """Sign up through the form and land on the account page."""
+    page.goto("/signup")
+    page.get_by_label("Username", exact=True).fill(username)
+    page.get_by_label("Email", exact=True).fill(f"{username}@example.com")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Confirm password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign up", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/account$"))
+
+
+def login(page: Page, identifier: str, password: str = PASSWORD, remember: bool = False) -> None:
+    """Log in through the form and land on the account page."""
+    page.goto("/login")
+    page.get_by_label("Username or email", exact=True).fill(identifier)
+    page.get_by_label("Password", exact=True).fill(password)
+    if remember:
+        page.get_by_label("Remember this device", exact=True).check()
+    page.get_by_role("button", name="Log in", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/account$"))
+
+
+def expect_signed_out(page: Page, path: str = "/account") -> None:
+    """Navigate to a signed-in page and see the login form instead."""
+    page.goto(path)
+    expect(page).to_have_url(re.compile(r"/login(\?|$)"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Log in")
