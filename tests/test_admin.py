@@ -747,3 +747,27 @@ def test_next_after_login_returns_to_the_admin_page(client, admin):
     assert unquote(target) == "/admin/users?q=root"
     response = login(client, "root-admin", next=target)
     assert response.headers["Location"] == "/admin/users?q=root"
+
+
+def test_admin_pages_have_one_heading_and_a_label_for_every_field(admin_client, new_client, user):
+    login(new_client())
+    admin_post(admin_client, "/admin/roles", {"name": "editors"})
+    pages = [
+        "/admin/",
+        "/admin/users",
+        user_url(user),
+        "/admin/roles",
+        f"/admin/roles/{role_by_name('editors').id}",
+        "/admin/audit",
+    ]
+    for path in pages:
+        html = admin_client.get(path).get_data(as_text=True)
+        assert html.count("<h1") == 1, path
+        assert "style=" not in html and "<script>" not in html and " onclick" not in html
+        labels = set(re.findall(r'<label for="([^"]+)"', html))
+        fields = re.findall(r"<(?:input|select|textarea)\b([^>]*)>", html)
+        for attributes in fields:
+            if re.search(r'type="(hidden|submit)"', attributes):
+                continue
+            field_id = re.search(r'\sid="([^"]+)"', attributes)
+            assert field_id and field_id.group(1) in labels, (path, attributes)

@@ -173,3 +173,8 @@ def test_an_admin_goes_through_the_whole_story(app, client, new_client, make_use
         assert action in roles_log
     assert all(e.actor_username == "root-admin" for e in events("role_created"))
     assert TEST_PASSWORD not in html and TEST_PASSWORD not in roles_log
+
+
+def test_audit_page_without_filters_shows_no_error(admin_client):
+    html = admin_client.get("/admin/audit").get_data(as_text=True)
+    assert "field-error" not in html and "aria-invalid" not in html

@@ -51,6 +51,7 @@ class AuditFilterForm(FlaskForm):
             SelectChoice("", "All actions"),
             *(SelectChoice(value, label) for value, label in KNOWN_ACTIONS.items()),
         ],
+        default="",
         validate_choice=True,
     )
 
