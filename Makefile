@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test venv lint clean
+.PHONY: run test venv lint clean bench
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ lint: venv
 
 test: venv lint
 	$(BIN)/pytest
+
+# `make bench` (SQLite) or `make bench DB=postgres`; extra flags in BENCH_ARGS,
+# e.g. BENCH_ARGS="--duration 5 --only 1,2". Installs Debian's wrk if missing.
+bench: venv
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
+	$(BIN)/python bench/run.py $(if $(filter postgres,$(DB)),--postgres) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

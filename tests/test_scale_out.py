@@ -1,0 +1,382 @@
+"""Two app processes on one PostgreSQL database and one Redis: every promise holds.
+
+Processes A and B are separate gunicorn servers (one worker each) on two
+loopback ports, sharing the database, the rate-limit storage and the
+SECRET_KEY, as two hosts behind a load balancer would. A browser here is a
+`requests.Session`: its cookie jar sends the same cookies to either port,
+as a browser does to one site whichever host answers.
+
+This test always runs on PostgreSQL (a database of its own, derived from
+TEST_DATABASE_URL or `scaleout`) and Redis db 7, and is skipped only when
+they cannot be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy.engine import URL, make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = "redis://127.0.0.1:6379/7"
+SECRET_KEY = "scale-out-shared-secret-key-" + "0123456789abcdef" * 2
+PASSWORD = "Sc4le-0ut-horse-battery"
+ADMIN_PASSWORD = "Adm1n-Sc4le-0ut-staple"
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+LOGIN_LIMIT = 8  # per-IP login attempts per hour, set for this test
+
+
+def scale_out_database_url() -> URL:
+    """Return this test's own PostgreSQL database, next to the suite's if there is one."""
+    base = os.environ.get("TEST_DATABASE_URL", "")
+    if base.startswith("postgresql"):
+        url = make_url(base)
+        return url.set(database=f"{url.database}_scaleout")
+    return make_url("postgresql+psycopg://postgres@127.0.0.1:5432/scaleout")
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def prepare_database(url: URL) -> None:
+    """Create the database if missing, empty it, and migrate it with `flask db upgrade`."""
+    import psycopg
+
+    params = {"host": url.host, "port": url.port or 5432, "user": url.username}
+    if url.password:
+        params["password"] = url.password
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,))
+        if found.fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{url.database}"')
+    with psycopg.connect(dbname=url.database, autocommit=True, **params) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+def flush_redis() -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def app_env(url: URL) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("TEST_DATABASE_URL", None)
+    env.update(
+        WEBAPP_ENV="production",
+        COOKIE_SECURE="0",
+        SECRET_KEY=SECRET_KEY,
+        DATABASE_URL=url.render_as_string(hide_password=False),
+        RATELIMIT_ENABLED="1",
+        RATELIMIT_STORAGE_URI=REDIS_URL,
+        RATELIMIT_LOGIN=f"{LOGIN_LIMIT} per hour",
+        RATELIMIT_SIGNUP="100 per hour",
+        BCRYPT_ROUNDS="4",
+        MAIL_SERVER="",
+    )
+    return env
+
+
+def flask_cli(env: dict[str, str], *args: str, stdin: str = "") -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+def start_server(name: str, env: dict[str, str], log: Path) -> Server:
+    """Start one gunicorn process with one worker and wait until it answers."""
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "1",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(name, f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                if requests.get(server.url + "/healthz", timeout=5).status_code == 200:
+                    return server
+            except requests.RequestException:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"app process {name} did not start:\n{server.log_tail()}")
+            time.sleep(0.2)
+    except BaseException:
+        stop_server(server)
+        raise
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@dataclass
+class Cluster:
+    a: Server
+    b: Server
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    url = scale_out_database_url()
+    if not reachable(url.host or "127.0.0.1", url.port or 5432):
+        pytest.skip(f"PostgreSQL is not reachable at {url.host}:{url.port or 5432}")
+    if not reachable("127.0.0.1", 6379):
+        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
+    prepare_database(url)
+    flush_redis()
+    env = app_env(url)
+    flask_cli(env, "db", "upgrade")
+    flask_cli(
+        env,
+        "create-admin",
+        "--username",
+        "ops",
+        "--email",
+        "ops@example.com",
+        "--password-stdin",
+        stdin=ADMIN_PASSWORD + "\n",
+    )
+    logs = tmp_path_factory.mktemp("scale-out")
+    a = start_server("A", env, logs / "a.log")
+    try:
+        b = start_server("B", env, logs / "b.log")
+    except BaseException:
+        stop_server(a)
+        raise
+    try:
+        yield Cluster(a, b)
+    finally:
+        stop_server(a)
+        stop_server(b)
+
+
+@pytest.fixture(autouse=True)
+def fresh_limits() -> None:
+    """Each test starts with no rate-limit or backoff counts (they live in Redis)."""
+    if reachable("127.0.0.1", 6379):
+        flush_redis()
+
+
+@pytest.fixture
+def browser() -> Iterator[requests.Session]:
+    """A browser: one cookie jar, whichever process answers."""
+    sessions: list[requests.Session] = []
+
+    def make() -> requests.Session:
+        session = requests.Session()
+        session.headers["User-Agent"] = USER_AGENT
+        sessions.append(session)
+        return session
+
+    yield make
+    for session in sessions:
+        session.close()
+
+
+def get(session: requests.Session, server: Server, path: str) -> requests.Response:
+    return session.get(server.url + path, allow_redirects=False, timeout=30)
+
+
+def post_form(
+    session: requests.Session, server: Server, path: str, data: dict, page: str | None = None
+) -> requests.Response:
+    """Submit a form as a browser does: with the CSRF token of the page showing it."""
+    shown = get(session, server, page or path)
+    assert shown.status_code == 200, (server.name, page or path, shown.status_code)
+    match = CSRF_RE.search(shown.text)
+    assert match, f"no CSRF token on {page or path} from {server.name}"
+    return session.post(
+        server.url + path,
+        data={"csrf_token": match.group(1), **data},
+        allow_redirects=False,
+        timeout=30,
+    )
+
+
+def sign_up(session: requests.Session, server: Server, username: str) -> None:
+    response = post_form(
+        session,
+        server,
+        "/signup",
+        {
+            "username": username,
+            "email": f"{username}@example.com",
+            "password": PASSWORD,
+            "confirm_password": PASSWORD,
+        },
+    )
+    assert response.status_code == 302, (server.name, response.status_code, response.text[-500:])
+
+
+def log_in(
+    session: requests.Session,
+    server: Server,
+    username: str,
+    password: str = PASSWORD,
+    remember: bool = False,
+) -> requests.Response:
+    data = {"identifier": username, "password": password}
+    if remember:
+        data["remember"] = "y"
+    return post_form(session, server, "/login", data)
+
+
+def assert_signed_in(session: requests.Session, server: Server, username: str) -> None:
+    page = get(session, server, "/account")
+    assert page.status_code == 200, (server.name, page.status_code, page.headers.get("Location"))
+    assert username in page.text
+
+
+def assert_signed_out(session: requests.Session, server: Server) -> None:
+    page = get(session, server, "/account")
+    assert page.status_code == 302, (server.name, page.status_code)
+    assert page.headers["Location"].startswith("/login")
+
+
+def drop_session_cookie(session: requests.Session) -> None:
+    """Close the browser: the session cookie goes, the remember cookie stays."""
+    session.cookies.clear(domain="127.0.0.1", path="/", name="session")
+
+
+def test_device_revoked_through_b_is_signed_out_through_a(cluster, browser):
+    laptop, phone = browser(), browser()
+    sign_up(laptop, cluster.a, "alice")
+    assert_signed_in(laptop, cluster.a, "alice")
+
+    assert log_in(phone, cluster.b, "alice").status_code == 302
+    devices = get(phone, cluster.b, "/account/devices")
+    assert devices.status_code == 200
+    # The phone's own row has no Revoke button: the only revoke form is the laptop's.
+    (revoke_path,) = re.findall(r'action="(/account/devices/\d+/revoke)"', devices.text)
+    revoked = post_form(phone, cluster.b, revoke_path, {}, page="/account/devices")
+    assert revoked.status_code == 302
+
+    assert_signed_out(laptop, cluster.a)
+    assert_signed_out(laptop, cluster.b)
+    assert_signed_in(phone, cluster.a, "alice")
+
+
+def test_remember_cookie_rotated_through_a_works_through_b(cluster, browser):
+    laptop = browser()
+    sign_up(browser(), cluster.a, "bob")
+    assert log_in(laptop, cluster.b, "bob", remember=True).status_code == 302
+    first = laptop.cookies.get("remember")
+    assert first
+
+    drop_session_cookie(laptop)
+    assert_signed_in(laptop, cluster.a, "bob")
+    rotated = laptop.cookies.get("remember")
+    assert rotated and rotated != first
+
+    drop_session_cookie(laptop)
+    assert_signed_in(laptop, cluster.b, "bob")
+    assert laptop.cookies.get("remember") not in {first, rotated}
+    assert_signed_in(laptop, cluster.a, "bob")
+
+
+def test_failed_logins_through_a_and_b_count_toward_one_throttle(cluster, browser):
+    sign_up(browser(), cluster.a, "carol")
+    attacker = browser()
+    # Five failures for one account, spread over both processes: neither saw five.
+    for server in (cluster.a, cluster.b, cluster.a, cluster.b, cluster.a):
+        failed = log_in(attacker, server, "carol", password="wrong-password-1")
+        assert failed.status_code == 200
+        assert "Invalid username/email or password." in failed.text
+
+    # The account now waits, whichever process is asked, even for the right password.
+    waiting = log_in(browser(), cluster.b, "carol")
+    assert waiting.status_code == 429
+    assert "Too many failed attempts" in waiting.text
+
+    # The per-IP limit counts every attempt from this address on both processes too.
+    sent = 6
+    while sent < LOGIN_LIMIT:
+        server = (cluster.a, cluster.b)[sent % 2]
+        assert log_in(attacker, server, f"nobody{sent}", "wrong").status_code == 200
+        sent += 1
+    assert log_in(attacker, cluster.a, "nobody", "wrong").status_code == 429
+    assert log_in(attacker, cluster.b, "nobody", "wrong").status_code == 429
+
+
+def test_admin_deactivation_through_b_signs_the_user_out_through_a(cluster, browser):
+    user, admin = browser(), browser()
+    sign_up(user, cluster.a, "dave")
+    assert_signed_in(user, cluster.a, "dave")
+
+    assert log_in(admin, cluster.b, "ops", ADMIN_PASSWORD).status_code == 302
+    listing = get(admin, cluster.b, "/admin/users?q=dave")
+    assert listing.status_code == 200
+    (detail,) = set(re.findall(r'href="(/admin/users/[0-9a-f-]{36})"', listing.text))
+    done = post_form(admin, cluster.b, detail, {"action": "deactivate"})
+    assert done.status_code == 302
+    assert "Deactivated" in get(admin, cluster.b, detail).text
+
+    assert_signed_out(user, cluster.a)
+    assert log_in(browser(), cluster.a, "dave").status_code == 200  # refused, not signed in
