@@ -401,14 +401,26 @@ def test_remembered_device_expires_when_idle(app, new_client, user):
         assert cookie_only_browser(app, new_client, token).get("/account").status_code == 302
 
 
-def test_session_device_expires_after_idle_hours(app, client, user):
+def test_session_device_expires_when_idle(app, client, user):
+    app.config.update(SESSION_IDLE_HOURS=2, SESSION_MAX_HOURS=12)
     with time_machine.travel(datetime.now(UTC), tick=False) as clock:
         login(client)
-        clock.shift(timedelta(hours=11))
+        clock.shift(timedelta(hours=1, minutes=59))
         assert client.get("/account").status_code == 200
-        clock.shift(timedelta(hours=11))
+        clock.shift(timedelta(hours=1, minutes=59))  # idle time counts from the last use
         assert client.get("/account").status_code == 200
-        clock.shift(timedelta(hours=12, minutes=2))
+        clock.shift(timedelta(hours=2, minutes=2))
+        assert client.get("/account").status_code == 302
+
+
+def test_session_device_ends_after_max_hours_even_when_used(app, client, user):
+    app.config.update(SESSION_IDLE_HOURS=12, SESSION_MAX_HOURS=12)
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
+        login(client)
+        for _ in range(3):
+            clock.shift(timedelta(hours=3, minutes=50))
+            assert client.get("/account").status_code == 200
+        clock.shift(timedelta(hours=1))
         assert client.get("/account").status_code == 302
 
 
