@@ -257,7 +257,8 @@ def test_admin_changes_a_role_and_deactivates_a_signed_in_user(new_page, admin_a
     admin.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
     admin.get_by_role("link", name="Users", exact=True).first.click()
     admin.get_by_label("Search", exact=True).fill(username)
-    admin.keyboard.press("Enter")
+    with admin.expect_navigation():
+        admin.keyboard.press("Enter")
     admin.get_by_role("link", name=username, exact=True).click()
     expect(admin.get_by_role("heading", level=1)).to_have_text(username)
     admin.get_by_label("Role", exact=True).select_option("admin")
