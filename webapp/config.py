@@ -89,15 +89,45 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "REMEMBER_GRACE_SECONDS": 60,
         "FRESH_MINUTES": 10,
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        # Per-IP limits (Flask-Limiter). memory:// counts per process; with
+        # several processes or hosts, point every one at the same redis://.
         "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_KEY_PREFIX": "keystone",
+        "RATELIMIT_STRATEGY": "fixed-window",
+        # A storage outage must not take the login page down with it: the
+        # per-IP limits are skipped (and logged) until the storage is back.
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_HEADERS_ENABLED": False,
+        "RATELIMIT_LOGIN": os.environ.get("RATELIMIT_LOGIN", "10 per minute;100 per hour"),
+        "RATELIMIT_SIGNUP": os.environ.get("RATELIMIT_SIGNUP", "5 per minute;20 per hour"),
+        "RATELIMIT_RESET": os.environ.get("RATELIMIT_RESET", "5 per minute;20 per hour"),
+        # Per-account backoff (security/throttle.py), on whatever RATELIMIT_ENABLED
+        # says: after BACKOFF_THRESHOLD consecutive failures for one identifier,
+        # wait BACKOFF_BASE_SECONDS, doubling per further failure, at most
+        # BACKOFF_MAX_SECONDS; failures are forgotten after BACKOFF_MEMORY_SECONDS.
+        "BACKOFF_THRESHOLD": _int("BACKOFF_THRESHOLD", 5),
+        "BACKOFF_BASE_SECONDS": _int("BACKOFF_BASE_SECONDS", 60),
+        "BACKOFF_MAX_SECONDS": _int("BACKOFF_MAX_SECONDS", 15 * 60),
+        "BACKOFF_MEMORY_SECONDS": _int("BACKOFF_MEMORY_SECONDS", 24 * 3600),
+        # Reset mails one address may receive, whoever asks for them.
+        "RESET_MAIL_LIMIT": os.environ.get("RESET_MAIL_LIMIT", "3 per hour"),
+        "RESET_TOKEN_MAX_AGE": _int("RESET_TOKEN_MAX_AGE", 3600),
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
         "MAIL_PORT": _int("MAIL_PORT", 25),
         "MAIL_USE_TLS": _flag("MAIL_USE_TLS", False),
+        "MAIL_USE_SSL": _flag("MAIL_USE_SSL", False),
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "webapp@localhost"),
+        "MAIL_BACKEND": "smtp",
+        # A hung SMTP server must not hold a mail worker forever.
+        "MAIL_TIMEOUT": _int("MAIL_TIMEOUT", 10),
+        # Mail is sent by a background worker, off the request path; tests set
+        # this to send inline, so the mail is delivered when the response is.
+        "MAIL_SEND_SYNC": _flag("MAIL_SEND_SYNC", False),
+        "MAIL_WORKERS": _int("MAIL_WORKERS", 2),
         "MAX_CONTENT_LENGTH": 64 * 1024,
         "WTF_CSRF_TIME_LIMIT": None,
         # Flask-Login's own remember cookie is never set (see security/devices.py);

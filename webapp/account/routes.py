@@ -13,10 +13,11 @@ from webapp.account.forms import (
 )
 from webapp.account.services import delete_account, device_rows, own_device
 from webapp.audit import record
-from webapp.auth.services import confirm_password, set_password
+from webapp.auth.services import confirm_password, mail_password_changed, set_password
 from webapp.extensions import db
 from webapp.models import RevokeReason
 from webapp.security import devices
+from webapp.security.client import client_ip, user_agent
 from webapp.security.login import fresh_login_required, sign_out
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -132,6 +133,7 @@ def change_password():
             )
             record("password_changed", target_user=current_user)
             db.session.commit()
+            mail_password_changed(current_user, user_agent(), client_ip())
             flash("Your password is changed. Every other device is signed out.", "success")
             return redirect(url_for(".overview"))
     return render_template("account/password.html", form=form)

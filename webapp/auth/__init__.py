@@ -1,5 +1,8 @@
-"""Signup, login, logout (and password reset)."""
+"""Signup, login, logout and password reset."""
 
+from webapp.auth.reset import register_reset_views
 from webapp.auth.routes import bp
+
+register_reset_views(bp)
 
 __all__ = ["bp"]

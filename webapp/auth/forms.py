@@ -7,6 +7,7 @@ from wtforms import BooleanField, HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from webapp.forms_common import password_field
+from webapp.models import User
 from webapp.security.identity import (
     EMAIL_MAX,
     USERNAME_MAX,
@@ -81,3 +82,42 @@ class LoginForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     submit = SubmitField("Log out")
+
+
+class ResetRequestForm(FlaskForm):
+    email = StringField(
+        "Email",
+        validators=[
+            DataRequired(message="Enter your email address."),
+            Length(max=EMAIL_MAX, message=f"Use at most {EMAIL_MAX} characters."),
+        ],
+        render_kw={"autocomplete": "email", "type": "email"},
+    )
+    submit = SubmitField("Send reset link")
+
+    def validate_email(self, field: StringField) -> None:
+        try:
+            canonical_email(field.data or "")
+        except IdentityError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class ResetPasswordForm(FlaskForm):
+    new_password = password_field("New password", autocomplete="new-password")
+    confirm_new_password = password_field("Confirm new password", autocomplete="new-password")
+    submit = SubmitField("Set password")
+
+    def __init__(self, account: User, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.account = account
+
+    def validate_new_password(self, field) -> None:
+        problems = password_problems(
+            field.data or "", username=self.account.username, email=self.account.email
+        )
+        if problems:
+            raise ValidationError(" ".join(problems))
+
+    def validate_confirm_new_password(self, field) -> None:
+        if field.data != self.new_password.data:
+            raise ValidationError("The two passwords do not match.")

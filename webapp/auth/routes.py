@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import logging
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from webapp.audit import record, record_alone
 from webapp.auth.forms import LoginForm, SignupForm
 from webapp.auth.services import DuplicateAccount, authenticate, create_user
-from webapp.extensions import db
+from webapp.extensions import db, limiter
+from webapp.logs import safe
 from webapp.security.login import sign_in, sign_out
 from webapp.security.redirects import safe_next
+from webapp.security.throttle import Throttled
 
 bp = Blueprint("auth", __name__)
+logger = logging.getLogger("webapp.auth")
 
 LOGIN_FAILED = "Invalid username/email or password."
+
+
+def _login_limit() -> str:
+    return current_app.config["RATELIMIT_LOGIN"]
+
+
+def _signup_limit() -> str:
+    return current_app.config["RATELIMIT_SIGNUP"]
+
+
+@bp.app_errorhandler(Throttled)
+def throttled(exc: Throttled):
+    """Answer a password check refused by the per-account backoff, on any page."""
+    body = render_template("auth/throttled.html", message=exc.message)
+    return body, 429, {"Retry-After": str(exc.retry_after)}
 
 
 @bp.get("/")
@@ -26,6 +46,7 @@ def index():
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(_signup_limit, methods=["POST"])
 def signup():
     """Create an account and sign it in."""
     if current_user.is_authenticated:
@@ -50,6 +71,7 @@ def signup():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
 def login():
     """Sign in with a username or email and a password."""
     if current_user.is_authenticated:
@@ -58,7 +80,13 @@ def login():
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next")) or ""
     if form.validate_on_submit():
-        user = authenticate(form.identifier.data, form.password.data)
+        try:
+            user = authenticate(form.identifier.data, form.password.data)
+        except Throttled as exc:
+            logger.warning("login throttled for %s", safe(form.identifier.data[:100]))
+            form.form_errors.append(exc.message)
+            page = render_template("auth/login.html", form=form)
+            return page, 429, {"Retry-After": str(exc.retry_after)}
         if user is None:
             record_alone("login_failed", details={"identifier": form.identifier.data[:100]})
             form.form_errors.append(LOGIN_FAILED)

@@ -1,14 +1,24 @@
-"""Accounts and credentials: creating users and checking passwords."""
+"""Accounts and credentials: creating users, checking and resetting passwords."""
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+import logging
+from datetime import datetime
 
+from flask import current_app
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+
+from webapp.audit import record
 from webapp.extensions import db
-from webapp.models import USER_ROLE, Role, User
-from webapp.security import passwords
+from webapp.mail import run_in_background
+from webapp.mail import send as send_mail
+from webapp.models import USER_ROLE, RevokeReason, Role, User, utcnow
+from webapp.security import devices, passwords, reset_tokens, throttle
 from webapp.security.identity import IdentityError, canonical_email, canonical_identifier
+
+logger = logging.getLogger("webapp.auth")
 
 
 class DuplicateAccount(Exception):
@@ -22,8 +32,8 @@ class DuplicateAccount(Exception):
 def create_user(username: str, email: str, password: str, role_name: str = USER_ROLE) -> User:
     """Add a user with canonical `username` and `email`; the database decides uniqueness.
 
-    Raises DuplicateAccount when either is taken, including by a signup that
-    committed a moment ago in another process.
+    Raises DuplicateAccount, after rolling the session back, when either is
+    taken, including by a signup that committed a moment ago in another process.
     """
     role = db.session.scalars(select(Role).where(Role.name == role_name)).one()
     user = User(
@@ -32,11 +42,13 @@ def create_user(username: str, email: str, password: str, role_name: str = USER_
         password_hash=passwords.hash_password(password),
         role_id=role.id,
     )
+    db.session.add(user)
+    user.role = role
     try:
-        with db.session.begin_nested():
-            db.session.add(user)
-            user.role = role
+        db.session.flush()
     except IntegrityError:
+        # The whole transaction goes: callers start over (the form shows the error).
+        db.session.rollback()
         taken = db.session.scalars(select(User.username).where(User.username == username)).first()
         raise DuplicateAccount("username" if taken else "email") from None
     return user
@@ -60,24 +72,134 @@ def authenticate(identifier: str, password: str) -> User | None:
 
     An unknown identifier still costs one bcrypt check, so timing does not
     tell which accounts exist; an inactive account fails the same way.
+    Every failure counts toward the backoff of the identifier typed, known
+    or not; while it waits, this raises Throttled without checking anything.
     """
+    throttle.check(identifier)
     user = find_user(identifier)
     if user is None:
         passwords.burn_password_check(password)
+        throttle.failed(identifier)
         return None
-    if not passwords.check_password(password, user.password_hash):
+    if not passwords.check_password(password, user.password_hash) or not user.is_active:
+        throttle.failed(identifier)
         return None
-    if not user.is_active:
-        return None
+    throttle.succeeded(identifier)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     return user
 
 
 def confirm_password(user: User, password: str) -> bool:
-    """Return whether `password` is the signed-in user's password."""
-    return passwords.check_password(password, user.password_hash)
+    """Return whether `password` is the signed-in user's password.
+
+    Failures count toward the backoff of the username, as failed logins do,
+    so a stolen session cannot be used to guess the password; while it
+    waits, this raises Throttled.
+    """
+    throttle.check(user.username)
+    if passwords.check_password(password, user.password_hash):
+        throttle.succeeded(user.username)
+        return True
+    throttle.failed(user.username)
+    return False
 
 
 def set_password(user: User, password: str) -> None:
+    """Store a new hash of `password` for `user`."""
     user.password_hash = passwords.hash_password(password)
+
+
+def public_url(endpoint: str, **values: str) -> str:
+    """Return the absolute URL of `endpoint` under PUBLIC_URL, never the request's host."""
+    path = current_app.url_map.bind("localhost").build(endpoint, values)
+    return current_app.config["PUBLIC_URL"] + path
+
+
+def request_password_reset(email: str, ip: str | None) -> None:
+    """Queue a reset link for `email`; the caller's answer is the same either way."""
+    run_in_background(send_reset_link, email, ip)
+
+
+def send_reset_link(email: str, ip: str | None) -> None:
+    """Mail a reset link to the active account using `email`, if there is one.
+
+    Runs off the request path, so nothing here shows in the page's answer
+    or timing. Each address gets at most RESET_MAIL_LIMIT mails, whether or
+    not an account uses it.
+    """
+    try:
+        address = canonical_email(email)
+    except IdentityError:
+        return
+    if not throttle.allow_reset_mail(address):
+        logger.info("reset mail not sent: RESET_MAIL_LIMIT reached for one address")
+        return
+    user = db.session.scalars(select(User).where(User.email == address)).first()
+    if user is None or not user.is_active:
+        return
+    link = public_url("auth.reset_password", token=reset_tokens.make_token(user))
+    record("password_reset_requested", target_user=user, details={"ip": ip})
+    db.session.commit()
+    send_mail(
+        user.email,
+        "Reset your Keystone password",
+        "reset_password",
+        username=user.username,
+        link=link,
+        minutes=current_app.config["RESET_TOKEN_MAX_AGE"] // 60,
+    )
+
+
+def reset_password(user: User, password: str) -> bool:
+    """Set the password from a reset link and sign out every device of the user.
+
+    Returns False when the password changed since the link was checked (the
+    same link used twice at once): the update is conditional on the old
+    hash, so only one use wins. Clears the backoff of the username and
+    email, so a reset gets a throttled owner back in.
+    """
+    new_hash = passwords.hash_password(password)
+    won = db.session.execute(
+        update(User)
+        .where(User.id == user.id, User.password_hash == user.password_hash)
+        .values(password_hash=new_hash, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won != 1:
+        return False
+    set_committed_value(user, "password_hash", new_hash)
+    devices.revoke_user_devices(user.id, RevokeReason.RESET)
+    throttle.succeeded(user.username, user.email)
+    return True
+
+
+def mail_password_changed(user: User, user_agent: str | None, ip: str | None) -> None:
+    """Queue the notice that the password changed, naming the browser and the time."""
+    # Imported here: the account blueprint imports this module.
+    from webapp.account.services import describe_user_agent
+
+    run_in_background(
+        send_password_changed,
+        user.email,
+        user.username,
+        describe_user_agent(user_agent),
+        utcnow(),
+        ip,
+    )
+
+
+def send_password_changed(
+    email: str, username: str, browser: str, when: datetime, ip: str | None
+) -> None:
+    """Mail the notice that the password changed, with a way back in if it was not them."""
+    send_mail(
+        email,
+        "Your Keystone password was changed",
+        "password_changed",
+        username=username,
+        browser=browser,
+        when=when,
+        ip=ip,
+        reset_link=public_url("auth.request_reset"),
+    )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Response, current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import contains_eager
 
 from webapp.extensions import db
@@ -141,6 +141,42 @@ def revoke_user_devices(user_id: uuid.UUID, reason: str, *, keep_id: int | None 
     return revoke_where(*criteria, reason=reason)
 
 
+# The statements of the two hot paths (every signed-in request, every
+# remember-cookie sign-in) are composed once: building a select with a join
+# and loader options costs more CPU than SQLAlchemy's cached execution of it.
+_SESSION_DEVICE = (
+    select(RefreshToken)
+    .join(RefreshToken.user)
+    .options(contains_eager(RefreshToken.user))
+    .where(RefreshToken.id == bindparam("device_id"), RefreshToken.user_id == bindparam("user_id"))
+)
+_REMEMBERED_DEVICE = (
+    select(RefreshToken)
+    .join(RefreshToken.user)
+    .options(contains_eager(RefreshToken.user))
+    .where(
+        or_(
+            RefreshToken.token_hash == bindparam("presented"),
+            RefreshToken.previous_token_hash == bindparam("presented"),
+        )
+    )
+)
+# One row wins: only a request that still sees the presented token rotates it.
+_ROTATE = (
+    update(RefreshToken)
+    .where(
+        RefreshToken.id == bindparam("device_id"), RefreshToken.token_hash == bindparam("presented")
+    )
+    .values(
+        token_hash=bindparam("new_hash"),
+        previous_token_hash=bindparam("presented"),
+        rotated_at=bindparam("now"),
+        last_used_at=bindparam("now"),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 def load_session_user(alt_id: str) -> User | None:
     """Return the user a session names, if its device and account are still good.
 
@@ -153,10 +189,7 @@ def load_session_user(alt_id: str) -> User | None:
     except ValueError:
         return None
     row = db.session.execute(
-        select(RefreshToken)
-        .join(RefreshToken.user)
-        .options(contains_eager(RefreshToken.user))
-        .where(RefreshToken.id == device_id, RefreshToken.user_id == user_id)
+        _SESSION_DEVICE, {"device_id": device_id, "user_id": user_id}
     ).scalar_one_or_none()
     if row is None or not row.user.is_active or not is_live(row):
         return None
@@ -198,17 +231,7 @@ def restore_from_cookie(raw: str) -> Restored:
     if not _TOKEN_RE.match(raw):
         return Restored()
     presented = hash_token(raw)
-    device = db.session.execute(
-        select(RefreshToken)
-        .join(RefreshToken.user)
-        .options(contains_eager(RefreshToken.user))
-        .where(
-            or_(
-                RefreshToken.token_hash == presented,
-                RefreshToken.previous_token_hash == presented,
-            )
-        )
-    ).scalar_one_or_none()
+    device = db.session.execute(_REMEMBERED_DEVICE, {"presented": presented}).scalar_one_or_none()
     if device is None or not device.is_remembered:
         return Restored()
     now = utcnow()
@@ -219,15 +242,8 @@ def restore_from_cookie(raw: str) -> Restored:
     if device.token_hash == presented:
         token, token_hash = new_token()
         won = db.session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.id == device.id, RefreshToken.token_hash == presented)
-            .values(
-                token_hash=token_hash,
-                previous_token_hash=presented,
-                rotated_at=now,
-                last_used_at=now,
-            )
-            .execution_options(synchronize_session=False)
+            _ROTATE,
+            {"device_id": device.id, "presented": presented, "new_hash": token_hash, "now": now},
         ).rowcount
         db.session.commit()
         device.user.current_device = device

@@ -1,0 +1,124 @@
+"""Profile one benchmark scenario in-process: CPU time per request, and a pyinstrument tree.
+
+    .venv/bin/python bench/profile.py account          # CPU ms per request
+    .venv/bin/python bench/profile.py remember --tree  # and where the time goes
+
+Scenarios: plain, login-page, account, remember, devices, admin-users, admin-search.
+CPU time (not wall time) is measured so that other load on the machine
+disturbs the numbers less; compare before and after a change on one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run  # noqa: E402
+import seed  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenario")
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--tree", action="store_true", help="print a pyinstrument call tree")
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument(
+        "--calls",
+        action="store_true",
+        help="count Python function calls per request (steady under other load, unlike time)",
+    )
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="keystone-profile-"))
+    env = run.app_environment(f"sqlite:///{work / 'profile.db'}")
+    run.migrate(env)
+    here = run.InProcess(env)
+    accounts = seed.base_accounts()
+    client = here.client()
+    name = args.scenario
+    if name == "plain":
+        import plain_app
+
+        plain = plain_app.app.test_client()
+
+        def send():
+            return plain.get("/")
+    elif name == "login-page":
+
+        def send():
+            return client.get("/login")
+    elif name == "account":
+        run.set_cookies(client, here.session_cookie("bench"))
+
+        def send():
+            return client.get("/account")
+    elif name == "remember":
+        tokens = iter(seed.remember_tokens(args.requests + 50))
+
+        def send():
+            fresh = here.client()
+            run.set_cookies(fresh, here.remember_cookie(next(tokens)))
+            return fresh.get("/account")
+    elif name == "devices":
+        seed.other_devices(accounts["devices"], 49)
+        run.set_cookies(client, here.session_cookie("devices50"))
+
+        def send():
+            return client.get("/account/devices")
+    elif name in {"admin-users", "admin-search"}:
+        seed.many_users(args.users)
+        run.set_cookies(client, here.session_cookie("bench-admin"))
+        path = "/admin/users" if name == "admin-users" else f"/admin/users?q={run.SEARCH_TERM}"
+
+        def send():
+            return client.get(path)
+    else:
+        parser.error(f"unknown scenario {name}")
+
+    for _ in range(20):
+        response = send()
+        assert response.status_code == 200, response.status_code
+    if args.calls:
+        calls = 0
+
+        def count(frame, event, arg):
+            nonlocal calls
+            if event in {"call", "c_call"}:
+                calls += 1
+
+        sys.setprofile(count)
+        for _ in range(50):
+            send()
+        sys.setprofile(None)
+        print(f"{name}: {calls / 50:.0f} Python and C function calls per request")
+        return 0
+    profiler = None
+    if args.tree:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+    samples = []
+    for _ in range(args.requests):
+        start = time.process_time()
+        send()
+        samples.append(time.process_time() - start)
+    if profiler:
+        profiler.stop()
+        print(profiler.output_text(unicode=False, color=False))
+    print(
+        f"{name}: CPU per request: median {statistics.median(samples) * 1000:.2f} ms, "
+        f"mean {statistics.mean(samples) * 1000:.2f} ms over {len(samples)} requests"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

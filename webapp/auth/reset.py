@@ -1,0 +1,88 @@
+"""Views of the password reset by mail, registered on the auth blueprint.
+
+Asking for a link answers with the same page whatever the email (the
+mail, if any, is sent in the background). The link's token is checked on
+every request; a valid one lets the user choose a new password, which
+signs out every device and does not sign anyone in.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from webapp.audit import record
+from webapp.auth.forms import ResetPasswordForm, ResetRequestForm
+from webapp.auth.services import mail_password_changed, request_password_reset, reset_password
+from webapp.extensions import db, limiter
+from webapp.models import RevokeReason
+from webapp.security.client import client_ip, user_agent
+from webapp.security.login import sign_out
+from webapp.security.reset_tokens import user_for_token
+
+RESET_ENDPOINTS = {"auth.request_reset", "auth.reset_password"}
+
+
+def register_reset_views(bp: Blueprint) -> None:
+    """Add the reset pages to the auth blueprint."""
+    bp.add_url_rule("/reset-password", view_func=request_reset, methods=["GET", "POST"])
+    bp.add_url_rule(
+        "/reset-password/<token>",
+        endpoint="reset_password",
+        view_func=reset_password_view,
+        methods=["GET", "POST"],
+    )
+    bp.after_request(_no_referrer)
+
+
+def _no_referrer(response: Response) -> Response:
+    """Keep the token out of the Referer header of anything the page links to."""
+    if request.endpoint in RESET_ENDPOINTS:
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _reset_limit() -> str:
+    return current_app.config["RATELIMIT_RESET"]
+
+
+@limiter.limit(_reset_limit, methods=["POST"])
+def request_reset():
+    """Ask for a reset link by mail; the answer never tells whether the email has an account."""
+    if current_user.is_authenticated:
+        return redirect(url_for("account.overview"))
+    form = ResetRequestForm()
+    if form.validate_on_submit():
+        request_password_reset(form.email.data, client_ip())
+        # Shown directly rather than after a redirect: the page is the same for
+        # every address, and there is nothing to submit twice by reloading.
+        return render_template(
+            "auth/reset_sent.html", minutes=current_app.config["RESET_TOKEN_MAX_AGE"] // 60
+        )
+    return render_template("auth/reset_request.html", form=form)
+
+
+def reset_password_view(token: str):
+    """Choose a new password with a link from the mail."""
+    user = user_for_token(token)
+    if user is None:
+        return _invalid_link()
+    form = ResetPasswordForm(account=user)
+    if form.validate_on_submit():
+        if not reset_password(user, form.new_password.data):
+            db.session.rollback()
+            return _invalid_link()
+        record("password_reset", actor=user, target_user=user)
+        if current_user.is_authenticated:
+            sign_out(RevokeReason.RESET)
+        db.session.commit()
+        mail_password_changed(user, user_agent(), client_ip())
+        flash("Your password is set. Log in with your new password.", "success")
+        return redirect(url_for(".login"))
+    return render_template("auth/reset_password.html", form=form, token=token)
+
+
+def _invalid_link():
+    minutes = current_app.config["RESET_TOKEN_MAX_AGE"] // 60
+    return render_template("auth/reset_invalid.html", minutes=minutes), 400
