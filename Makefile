@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test venv lint clean bench
+.PHONY: run test venv lint clean screenshots bench
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ run: venv
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
 lint: venv
-	$(BIN)/ruff check webapp tests migrations wsgi.py
+	$(BIN)/ruff check webapp tests migrations scripts wsgi.py
 	$(BIN)/bandit -q -ll -c pyproject.toml -r webapp
 
 test: venv lint
@@ -34,6 +34,10 @@ bench: venv
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
 		else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
 	$(BIN)/python bench/run.py $(if $(filter postgres,$(DB)),--postgres) $(BENCH_ARGS)
+
+# Pictures of the main pages at desktop and phone widths, into docs/screenshots/.
+screenshots: venv
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -173,7 +173,9 @@ def _wait_until_up(url: str, process: subprocess.Popen, log_path: Path) -> None:
 
 
 @contextmanager
-def live_server(tmp_dir: Path, smtp_port: int | None = None) -> Iterator[LiveServer]:
+def live_server(
+    tmp_dir: Path, smtp_port: int | None = None, extra_env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
     """Migrate a fresh database, serve the app with gunicorn, and stop it afterwards."""
     database_url = fresh_database(tmp_dir)
     port = free_port()
@@ -193,6 +195,7 @@ def live_server(tmp_dir: Path, smtp_port: int | None = None) -> Iterator[LiveSer
         "MAIL_PORT": str(smtp_port or 25),
         "MAIL_USE_TLS": "0",
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     env.pop("TEST_DATABASE_URL", None)
     server = LiveServer(url=url, database_url=database_url, env=env, log_path=tmp_dir / "app.log")

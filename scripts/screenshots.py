@@ -1,0 +1,185 @@
+"""Take pictures of the main pages at desktop and phone widths into docs/screenshots/.
+
+Usage: `make screenshots` (or `.venv/bin/python scripts/screenshots.py [OUT_DIR]`).
+Starts the app under gunicorn on a throwaway SQLite database (the same way the
+browser tests do), fills it through the browser like a few real people would,
+and saves one viewport-sized PNG per page and width.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright  # noqa: E402
+
+from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server  # noqa: E402
+
+PASSWORD = "Tr0ub4dor&3-horse"
+ADMIN = ("ada", "ada@keystone.example", "Adm1n-keeps-the-keys")
+PEOPLE = ["grace", "linus", "margaret", "ken", "barbara", "dennis", "radia", "tim"]
+WIDTHS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+BROWSERS = {
+    "mac": (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        "198.51.100.23",
+    ),
+    "windows": (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        "203.0.113.54",
+    ),
+    "iphone": (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+        "192.0.2.181",
+    ),
+    "android": (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Mobile Safari/537.36",
+        "198.51.100.7",
+    ),
+}
+
+
+def context(browser: Browser, server: LiveServer, kind: str = "mac", **options) -> BrowserContext:
+    """A browser of some kind, coming from its own (documentation-range) address."""
+    agent, address = BROWSERS[kind]
+    made = browser.new_context(
+        base_url=server.url,
+        user_agent=agent,
+        extra_http_headers={"X-Forwarded-For": address},
+        device_scale_factor=1,
+        **options,
+    )
+    made.on("page", lambda page: page.on("dialog", lambda dialog: dialog.accept()))
+    return made
+
+
+def signup(page: Page, username: str) -> None:
+    page.goto("/signup")
+    page.get_by_label("Username", exact=True).fill(username)
+    page.get_by_label("Email", exact=True).fill(f"{username}@keystone.example")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Confirm password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign up", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/account$"))
+
+
+def login(page: Page, username: str, password: str = PASSWORD, remember: bool = False) -> None:
+    page.goto("/login")
+    page.get_by_label("Username or email", exact=True).fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    if remember:
+        page.get_by_label("Remember this device", exact=True).check()
+    page.get_by_role("button", name="Log in", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/account$"))
+
+
+def seed(browser: Browser, server: LiveServer) -> tuple[dict, dict]:
+    """Fill the app like a small team would; return the cookies of grace and of the admin."""
+    server.create_admin(*ADMIN)
+    for name in PEOPLE:
+        with context(browser, server, "windows") as made:
+            page = made.new_page()
+            signup(page, name)
+            page.get_by_role("button", name="Log out").click()
+    # grace signs in from her phone, her tablet and a remembered work laptop.
+    for kind, remember in (("iphone", False), ("android", False), ("windows", True)):
+        with context(browser, server, kind) as made:
+            login(made.new_page(), "grace", remember=remember)
+    grace = context(browser, server, "mac")
+    page = grace.new_page()
+    login(page, "grace", remember=True)
+    page.goto("/account/devices")
+    laptop = page.locator(".device", has_text="Firefox on Windows")
+    laptop.get_by_label("Device name").fill("Work laptop")
+    laptop.get_by_role("button", name="Rename").click()
+    grace_state = grace.storage_state()
+    grace.close()
+
+    with context(browser, server, "iphone") as made:
+        page = made.new_page()
+        page.goto("/login")
+        page.get_by_label("Username or email", exact=True).fill("dennis")
+        page.get_by_label("Password", exact=True).fill("hunter2-wrong")
+        page.get_by_role("button", name="Log in", exact=True).click()
+
+    admin = context(browser, server, "mac")
+    page = admin.new_page()
+    login(page, ADMIN[0], ADMIN[2])
+    page.goto("/admin/roles")
+    page.get_by_label("Name", exact=True).fill("support")
+    page.get_by_label("Description", exact=True).fill("Answers tickets; can read the audit log")
+    page.get_by_role("button", name="Create role", exact=True).click()
+    for name, role in (("linus", "support"), ("margaret", "admin")):
+        page.goto("/admin/users")
+        page.get_by_role("link", name=name, exact=True).click()
+        page.get_by_label("Role", exact=True).select_option(role)
+        page.get_by_role("button", name="Save role", exact=True).click()
+    page.goto("/admin/users")
+    page.get_by_role("link", name="tim", exact=True).click()
+    page.get_by_role("button", name="Deactivate", exact=True).click()
+    expect(page.get_by_role("button", name="Activate", exact=True)).to_be_visible()
+    admin_state = admin.storage_state()
+    admin.close()
+    return grace_state, admin_state
+
+
+def signup_errors(page: Page) -> None:
+    page.get_by_label("Username", exact=True).fill("grace")
+    page.get_by_label("Email", exact=True).fill("grace@")
+    page.get_by_label("Password", exact=True).fill("hunter2")
+    page.get_by_label("Confirm password", exact=True).fill("hunter3")
+    page.get_by_role("button", name="Sign up", exact=True).click()
+    page.locator(".field-error").first.wait_for()
+
+
+# name -> (whose cookies, path, what to do before the picture)
+PAGES = {
+    "landing": (None, "/", None),
+    "signup-errors": (None, "/signup", signup_errors),
+    "login": (None, "/login", None),
+    "reset-password": (None, "/reset-password", None),
+    "account": ("grace", "/account", None),
+    "devices": ("grace", "/account/devices", None),
+    "admin-users": ("admin", "/admin/users", None),
+    "admin-roles": ("admin", "/admin/roles", None),
+    "admin-audit": ("admin", "/admin/audit", None),
+}
+
+
+def main(out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        live_server(Path(tmp), extra_env={"TRUSTED_PROXIES": "1"}) as server,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        states = dict(zip(("grace", "admin"), seed(browser, server), strict=True))
+        for width_name, viewport in WIDTHS.items():
+            for name, (who, path, act) in PAGES.items():
+                options = {"viewport": viewport}
+                if who:
+                    options["storage_state"] = states[who]
+                with context(browser, server, "mac", **options) as made:
+                    page = made.new_page()
+                    page.goto(path)
+                    if act:
+                        act(page)
+                    target = out_dir / f"{name}-{width_name}.png"
+                    page.screenshot(path=str(target), animations="disabled")
+                    print(f"wrote {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots")
