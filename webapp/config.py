@@ -84,7 +84,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "REMEMBER_DAYS": _int("REMEMBER_DAYS", 30),
         "REMEMBER_IDLE_DAYS": _int("REMEMBER_IDLE_DAYS", 14),
         "SESSION_IDLE_HOURS": _int("SESSION_IDLE_HOURS", 12),
-        "SESSION_MAX_HOURS": _int("SESSION_MAX_HOURS", 24),
+        "SESSION_MAX_HOURS": _int("SESSION_MAX_HOURS", 12),
         "MAX_DEVICES_PER_USER": 100,
         "REMEMBER_GRACE_SECONDS": 60,
         "FRESH_MINUTES": 10,
