@@ -177,7 +177,7 @@ def main(out_dir: Path) -> None:
                         act(page)
                     target = out_dir / f"{name}-{width_name}.png"
                     page.screenshot(path=str(target), animations="disabled")
-                    print(f"wrote {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
+                    print(f"wrote {target}")
         browser.close()
 
 
