@@ -10,6 +10,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PASSWORD, login, signup, unique
+from tests.browser.test_flows import RESET_LINK_RE
 
 AXE = Axe()
 # WCAG 2.1 AA and axe's best practices (landmarks, one main, headings, skip link).
@@ -81,10 +82,13 @@ def wrong_login(page: Page) -> None:
     expect(page.get_by_role("alert")).to_be_visible()
 
 
-def request_reset(page: Page) -> None:
-    page.get_by_label("Email", exact=True).fill("nobody@example.com")
-    page.get_by_role("button", name="Send reset link", exact=True).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+def request_reset_for(address: str) -> Callable[[Page], None]:
+    def act(page: Page) -> None:
+        page.get_by_label("Email", exact=True).fill(address)
+        page.get_by_role("button", name="Send reset link", exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+
+    return act
 
 
 def open_link(name: str) -> Callable[[Page], None]:
@@ -103,7 +107,7 @@ SIGNED_OUT = {
     "login-error": ("/login", wrong_login),
     "reset-request": ("/reset-password", None),
     "reset-request-errors": ("/reset-password", submit_empty("Send reset link")),
-    "reset-sent": ("/reset-password", request_reset),
+    "reset-sent": ("/reset-password", request_reset_for("nobody@example.com")),
     "reset-invalid-link": ("/reset-password/not-a-token", None),
     "not-found": ("/no-such-page", None),
 }
@@ -218,3 +222,16 @@ def test_phone_width_pages_pass_too(new_context, member_state):
     ).new_page()
     for path in ("/account", "/account/devices", "/account/password"):
         visit(page, path, None)
+
+
+def test_choose_a_new_password_page(new_page, mailbox):
+    username = unique()
+    signup(new_page(), username)
+    page = new_page()
+    visit(page, "/reset-password", request_reset_for(f"{username}@example.com"))
+    body = mailbox.to(f"{username}@example.com")[-1].get_body(preferencelist=("plain",))
+    link = RESET_LINK_RE.search(body.get_content()).group(0)
+
+    visit(page, link, None)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Choose a new password")
+    visit(page, link, submit_empty("Set password"))
