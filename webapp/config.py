@@ -124,9 +124,10 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "MAIL_BACKEND": "smtp",
         # A hung SMTP server must not hold a mail worker forever.
         "MAIL_TIMEOUT": _int("MAIL_TIMEOUT", 10),
-        # Mail is sent by a background worker, off the request path; tests set
-        # this to send inline, so the mail is delivered when the response is.
-        "MAIL_SEND_SYNC": _flag("MAIL_SEND_SYNC", False),
+        # Mail is sent by a background worker, off the request path; under
+        # WEBAPP_ENV=testing it is sent inline, so a test reads the delivered
+        # mail right after the response and no worker outlives its test.
+        "MAIL_SEND_SYNC": _flag("MAIL_SEND_SYNC", env == "testing"),
         "MAIL_WORKERS": _int("MAIL_WORKERS", 2),
         "MAX_CONTENT_LENGTH": 64 * 1024,
         "WTF_CSRF_TIME_LIMIT": None,
