@@ -203,3 +203,33 @@ def send_password_changed(
         ip=ip,
         reset_link=public_url("auth.request_reset"),
     )
+
+
+def mail_device_stolen(user: User, device_user_agent: str | None, ip: str | None) -> None:
+    """Queue the notice that a device's sign-in token was used from elsewhere."""
+    from webapp.account.services import describe_user_agent
+
+    run_in_background(
+        send_device_stolen,
+        user.email,
+        user.username,
+        describe_user_agent(device_user_agent),
+        utcnow(),
+        ip,
+    )
+
+
+def send_device_stolen(
+    email: str, username: str, browser: str, when: datetime, ip: str | None
+) -> None:
+    """Mail the notice that a remembered device was signed out as stolen."""
+    send_mail(
+        email,
+        "A device was signed out of your Keystone account",
+        "device_stolen",
+        username=username,
+        browser=browser,
+        when=when,
+        ip=ip,
+        reset_link=public_url("auth.request_reset"),
+    )

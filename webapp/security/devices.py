@@ -255,10 +255,14 @@ def restore_from_cookie(raw: str) -> Restored:
         return Restored(user=device.user)
 
     revoke_device(device, RevokeReason.THEFT)
+    # Imported here: both modules build on this one.
     from webapp.audit import record
+    from webapp.auth.services import mail_device_stolen
+    from webapp.security.client import client_ip
 
     record("token_theft_suspected", target_user=device.user, details={"device": device.id})
     db.session.commit()
+    mail_device_stolen(device.user, device.user_agent, client_ip())
     return Restored(theft=True)
 
 
