@@ -113,7 +113,7 @@ BAD_SIGNUPS = [
     ({"password": "x" * 129, "confirm_password": "x" * 129}, "Use at most 128 characters."),
     ({"confirm_password": "something else"}, "The two passwords do not match."),
     ({"username": "x" * 10_000}, "Use at most 50 characters."),
-    ({"username": "bo\x00b"}, "Use only letters"),
+    ({"username": "bo\x00b"}, "cannot contain a NUL character"),
     ({"username": "<script>x</script>"}, "Use only letters"),
     ({"username": "🐎🐎🐎"}, "Use only letters"),
     (
@@ -124,7 +124,7 @@ BAD_SIGNUPS = [
     # 73 bytes, and 25 euro signs (75 bytes): refused, never truncated.
     ({"password": "a" * 73, "confirm_password": "a" * 73}, "longer than 72 bytes"),
     ({"password": "€" * 25, "confirm_password": "€" * 25}, "longer than 72 bytes"),
-    ({"password": "abc\x00defgh", "confirm_password": "abc\x00defgh"}, "NUL"),
+    ({"password": "abc\x00defgh", "confirm_password": "abc\x00defgh"}, "NUL character"),
 ]
 
 

@@ -1,12 +1,31 @@
-"""Field helpers shared by the forms of every blueprint."""
+"""The base form and field helpers shared by the forms of every blueprint."""
 
 from __future__ import annotations
 
+from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, Length
 
 # Generous input caps: anything longer is an error on the form, never a 500.
 MAX_PASSWORD_INPUT = 1024
+NUL_MESSAGE = "This field cannot contain a NUL character."
+
+
+class Form(FlaskForm):
+    """Every form of the app.
+
+    Text with a NUL character is refused before any validator runs: no field
+    has a use for it, PostgreSQL cannot store it in text, and bcrypt stops
+    reading at it.
+    """
+
+    def validate(self, extra_validators=None) -> bool:
+        poisoned = [field for field in self if isinstance(field.data, str) and "\x00" in field.data]
+        if poisoned:
+            for field in poisoned:
+                field.errors = [NUL_MESSAGE]
+            return False
+        return super().validate(extra_validators)
 
 
 def password_field(label: str, autocomplete: str = "current-password") -> PasswordField:

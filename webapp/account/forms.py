@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import Length, ValidationError
 
-from webapp.forms_common import password_field
+from webapp.forms_common import Form, password_field
 from webapp.security.passwords import password_problems
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """A button that changes state: nothing but the CSRF token."""
 
 
-class ConfirmPasswordForm(FlaskForm):
+class ConfirmPasswordForm(Form):
     reauth_password = password_field("Password")
     submit = SubmitField("Confirm")
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = password_field("Current password")
     new_password = password_field("New password", autocomplete="new-password")
     confirm_new_password = password_field("Confirm new password", autocomplete="new-password")
@@ -38,12 +37,12 @@ class ChangePasswordForm(FlaskForm):
             raise ValidationError("The two passwords do not match.")
 
 
-class DeleteAccountForm(FlaskForm):
+class DeleteAccountForm(Form):
     password = password_field("Password")
     submit = SubmitField("Delete account")
 
 
-class RenameDeviceForm(FlaskForm):
+class RenameDeviceForm(Form):
     name = StringField(
         "Device name",
         validators=[Length(max=60, message="Use at most 60 characters.")],

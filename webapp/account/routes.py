@@ -39,12 +39,8 @@ def overview():
 def device_list():
     """List every browser signed in to this account."""
     rows = device_rows(current_user, current_user.current_device.id)
-    return render_template(
-        "account/devices.html",
-        rows=rows,
-        action_form=ActionForm(),
-        rename_form=RenameDeviceForm(),
-    )
+    others = any(not row.current and not row.stolen for row in rows)
+    return render_template("account/devices.html", rows=rows, others=others)
 
 
 @bp.post("/devices/<int:device_id>/revoke")

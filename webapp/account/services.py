@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import and_, or_, select
 from ua_parser import parse
@@ -12,19 +11,21 @@ from ua_parser import parse
 from webapp.extensions import db
 from webapp.models import RefreshToken, RevokeReason, User, utcnow
 from webapp.security import devices
+from webapp.templating import format_datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeviceRow:
-    """What the device page shows for one browser."""
+    """What the device page shows for one browser, ready to print."""
 
     id: int
     label: str
     browser: str
+    named: bool
     ip_address: str
-    signed_in_at: datetime
-    last_active_at: datetime
-    ends_at: datetime
+    signed_in: str
+    last_active: str
+    ends: str
     remembered: bool
     current: bool
     stolen: bool
@@ -45,11 +46,26 @@ def describe_user_agent(user_agent: str | None) -> str:
     return f"{browser} on {system}"
 
 
+# The columns the page shows: rows, not ORM objects, for a page that can list 100.
+_DEVICE_COLUMNS = (
+    RefreshToken.id,
+    RefreshToken.name,
+    RefreshToken.user_agent,
+    RefreshToken.ip_address,
+    RefreshToken.created_at,
+    RefreshToken.last_used_at,
+    RefreshToken.expires_at,
+    RefreshToken.is_remembered,
+    RefreshToken.is_revoked,
+    RefreshToken.revoked_reason,
+)
+
+
 def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
     """Return the user's live devices, and those revoked as stolen and not yet dismissed."""
     now = utcnow()
-    found = db.session.scalars(
-        select(RefreshToken)
+    found = db.session.execute(
+        select(*_DEVICE_COLUMNS)
         .where(
             RefreshToken.user_id == user.id,
             or_(
@@ -73,10 +89,11 @@ def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
                 id=device.id,
                 label=device.name or browser,
                 browser=browser,
+                named=bool(device.name),
                 ip_address=device.ip_address or "unknown",
-                signed_in_at=device.created_at,
-                last_active_at=device.last_used_at,
-                ends_at=devices.expires_at(device),
+                signed_in=format_datetime(device.created_at),
+                last_active=format_datetime(device.last_used_at),
+                ends=format_datetime(devices.expires_at(device)),
                 remembered=device.is_remembered,
                 current=device.id == current_id,
                 stolen=stolen,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import (
     DataRequired,
@@ -19,9 +18,10 @@ from webapp.admin.services import (
     AdminError,
     canonical_role_name,
 )
+from webapp.forms_common import Form
 
 
-class SearchForm(FlaskForm):
+class SearchForm(Form):
     """The users list search: a GET form, so no CSRF token."""
 
     class Meta:
@@ -34,7 +34,7 @@ class SearchForm(FlaskForm):
     )
 
 
-class AuditFilterForm(FlaskForm):
+class AuditFilterForm(Form):
     """The audit log filters: a GET form, so no CSRF token."""
 
     class Meta:
@@ -56,11 +56,11 @@ class AuditFilterForm(FlaskForm):
     )
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """A button that changes state: nothing but the CSRF token."""
 
 
-class UserRoleForm(FlaskForm):
+class UserRoleForm(Form):
     role = SelectField(
         "Role",
         coerce=int,
@@ -73,11 +73,11 @@ class UserRoleForm(FlaskForm):
         self.role.choices = [SelectChoice(value, label) for value, label in choices]
 
 
-class RevokeDeviceForm(FlaskForm):
+class RevokeDeviceForm(Form):
     device_id = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=2**31 - 1)])
 
 
-class RoleForm(FlaskForm):
+class RoleForm(Form):
     """Create or edit a role."""
 
     name = StringField(

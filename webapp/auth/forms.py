@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from webapp.forms_common import password_field
+from webapp.forms_common import Form, password_field
 from webapp.models import User
 from webapp.security.identity import (
     EMAIL_MAX,
@@ -18,7 +17,7 @@ from webapp.security.identity import (
 from webapp.security.passwords import password_problems
 
 
-class SignupForm(FlaskForm):
+class SignupForm(Form):
     username = StringField(
         "Username",
         validators=[
@@ -65,7 +64,7 @@ class SignupForm(FlaskForm):
             raise ValidationError("The two passwords do not match.")
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     identifier = StringField(
         "Username or email",
         validators=[
@@ -80,11 +79,11 @@ class LoginForm(FlaskForm):
     submit = SubmitField("Log in")
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(Form):
     submit = SubmitField("Log out")
 
 
-class ResetRequestForm(FlaskForm):
+class ResetRequestForm(Form):
     email = StringField(
         "Email",
         validators=[
@@ -102,7 +101,7 @@ class ResetRequestForm(FlaskForm):
             raise ValidationError(str(exc)) from exc
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(Form):
     new_password = password_field("New password", autocomplete="new-password")
     confirm_new_password = password_field("Confirm new password", autocomplete="new-password")
     submit = SubmitField("Set password")

@@ -11,4 +11,5 @@ def client_ip() -> str | None:
 
 
 def user_agent() -> str | None:
-    return request.headers.get("User-Agent") or None
+    """Return the User-Agent header, without NUL characters (text columns refuse them)."""
+    return request.headers.get("User-Agent", "").replace("\x00", "") or None
