@@ -102,8 +102,14 @@ def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
     return rows
 
 
+# Ids past the INTEGER column (32 bits on PostgreSQL) cannot name a device.
+MAX_DEVICE_ID = 2**31 - 1
+
+
 def own_device(user: User, device_id: int) -> RefreshToken | None:
     """Return the user's device with this id; another user's is None."""
+    if not 0 < device_id <= MAX_DEVICE_ID:
+        return None
     return db.session.scalars(
         select(RefreshToken).where(RefreshToken.id == device_id, RefreshToken.user_id == user.id)
     ).first()
