@@ -104,6 +104,26 @@ def app_config(db_url) -> dict:
 
 
 @pytest.fixture
+def smtp():
+    """A real SMTP server on loopback; its mailbox holds what the app delivered."""
+    from tests.smtp import smtp_server
+
+    with smtp_server() as mailbox:
+        yield mailbox
+
+
+@pytest.fixture
+def mail_config(smtp) -> dict:
+    """Settings that send the app's mail to `smtp`, inline with the request."""
+    return {
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp.port,
+        "MAIL_DEFAULT_SENDER": "keystone@example.org",
+        "MAIL_SEND_SYNC": True,
+    }
+
+
+@pytest.fixture
 def app(app_config):
     empty_tables(app_config["SQLALCHEMY_DATABASE_URI"])
     app = create_app(app_config)

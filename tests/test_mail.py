@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from tests.conftest import BROWSER_UA, TEST_PASSWORD, login, post_form
-from tests.smtp import free_port, html_of, reset_link, smtp_server, text_of
+from tests.smtp import free_port, html_of, reset_link, text_of
 from webapp import create_app
 from webapp.extensions import db
 from webapp.mail import run_in_background, wait_for_mail
@@ -17,20 +17,8 @@ NEW_PASSWORD = "a-brand-new-passphrase-42"
 
 
 @pytest.fixture
-def smtp():
-    with smtp_server() as mailbox:
-        yield mailbox
-
-
-@pytest.fixture
-def app_config(app_config, smtp):
-    return {
-        **app_config,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp.port,
-        "MAIL_DEFAULT_SENDER": "keystone@example.org",
-        "MAIL_SEND_SYNC": True,
-    }
+def app_config(app_config, mail_config):
+    return {**app_config, **mail_config}
 
 
 def test_reset_mail_is_delivered_over_smtp_with_text_and_html(client, user, smtp):
@@ -149,9 +137,9 @@ def test_in_production_without_mail_server_the_link_is_not_logged(app, client, u
 
 
 def test_notice_names_an_unknown_browser_plainly(app, user, smtp):
-    from webapp.auth.services import mail_password_changed
+    from webapp.auth.services import mail_notice
 
     with app.test_request_context(headers={"User-Agent": BROWSER_UA}):
-        mail_password_changed(user, "curl/8.0", "192.0.2.1")
+        mail_notice("password_changed", user, "curl/8.0", "192.0.2.1")
     [notice] = smtp.to("alice@example.com")
     assert "192.0.2.1" in text_of(notice)

@@ -14,7 +14,7 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select, update
 
 from tests.conftest import TEST_PASSWORD, cookie, csrf_token, login, post_form
-from tests.smtp import reset_link, smtp_server, text_of
+from tests.smtp import reset_link, text_of
 from webapp.extensions import db
 from webapp.models import AuditEvent, RefreshToken, RevokeReason, User
 from webapp.security import reset_tokens
@@ -23,19 +23,8 @@ NEW_PASSWORD = "a-brand-new-passphrase-42"
 
 
 @pytest.fixture
-def smtp():
-    with smtp_server() as mailbox:
-        yield mailbox
-
-
-@pytest.fixture
-def app_config(app_config, smtp):
-    return {
-        **app_config,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp.port,
-        "MAIL_SEND_SYNC": True,
-    }
+def app_config(app_config, mail_config):
+    return {**app_config, **mail_config}
 
 
 def ask_for_link(client, email: str = "alice@example.com", **kwargs):

@@ -8,23 +8,12 @@ import pytest
 import time_machine
 
 from tests.conftest import cookie, login
-from tests.smtp import smtp_server, text_of
+from tests.smtp import text_of
 
 
 @pytest.fixture
-def smtp():
-    with smtp_server() as mailbox:
-        yield mailbox
-
-
-@pytest.fixture
-def app_config(app_config, smtp):
-    return {
-        **app_config,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp.port,
-        "MAIL_SEND_SYNC": True,
-    }
+def app_config(app_config, mail_config):
+    return {**app_config, **mail_config}
 
 
 def test_theft_revokes_the_whole_device_and_mails_the_owner(app, new_client, user, smtp):

@@ -13,7 +13,7 @@ from webapp.account.forms import (
 )
 from webapp.account.services import delete_account, device_rows, own_device
 from webapp.audit import record
-from webapp.auth.services import confirm_password, mail_password_changed, set_password
+from webapp.auth.services import confirm_password, mail_notice, set_password
 from webapp.extensions import db
 from webapp.models import RevokeReason
 from webapp.security import devices
@@ -129,7 +129,7 @@ def change_password():
             )
             record("password_changed", target_user=current_user)
             db.session.commit()
-            mail_password_changed(current_user, user_agent(), client_ip())
+            mail_notice("password_changed", current_user, user_agent(), client_ip())
             flash("Your password is changed. Every other device is signed out.", "success")
             return redirect(url_for(".overview"))
     return render_template("account/password.html", form=form)

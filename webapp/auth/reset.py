@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 
 from webapp.audit import record
 from webapp.auth.forms import ResetPasswordForm, ResetRequestForm
-from webapp.auth.services import mail_password_changed, request_password_reset, reset_password
+from webapp.auth.services import mail_notice, request_password_reset, reset_password
 from webapp.extensions import db, limiter
 from webapp.models import RevokeReason
 from webapp.security.client import client_ip, user_agent
@@ -77,7 +77,7 @@ def reset_password_view(token: str):
         if current_user.is_authenticated:
             sign_out(RevokeReason.RESET)
         db.session.commit()
-        mail_password_changed(user, user_agent(), client_ip())
+        mail_notice("password_changed", user, user_agent(), client_ip())
         flash("Your password is set. Log in with your new password.", "success")
         return redirect(url_for(".login"))
     return render_template("auth/reset_password.html", form=form, token=token)

@@ -174,13 +174,25 @@ def reset_password(user: User, password: str) -> bool:
     return True
 
 
-def mail_password_changed(user: User, user_agent: str | None, ip: str | None) -> None:
-    """Queue the notice that the password changed, naming the browser and the time."""
+# The security notices: template name -> subject.
+NOTICES = {
+    "password_changed": "Your Keystone password was changed",
+    "device_stolen": "A device was signed out of your Keystone account",
+}
+
+
+def mail_notice(notice: str, user: User, user_agent: str | None, ip: str | None) -> None:
+    """Queue a security notice naming the browser, the time and the address.
+
+    `password_changed` follows a change or reset; `device_stolen` follows a
+    remember token that came back after it was replaced.
+    """
     # Imported here: the account blueprint imports this module.
     from webapp.account.services import describe_user_agent
 
     run_in_background(
-        send_password_changed,
+        send_notice,
+        notice,
         user.email,
         user.username,
         describe_user_agent(user_agent),
@@ -189,44 +201,14 @@ def mail_password_changed(user: User, user_agent: str | None, ip: str | None) ->
     )
 
 
-def send_password_changed(
-    email: str, username: str, browser: str, when: datetime, ip: str | None
+def send_notice(
+    notice: str, email: str, username: str, browser: str, when: datetime, ip: str | None
 ) -> None:
-    """Mail the notice that the password changed, with a way back in if it was not them."""
+    """Mail a security notice, with a way back in if it was not them."""
     send_mail(
         email,
-        "Your Keystone password was changed",
-        "password_changed",
-        username=username,
-        browser=browser,
-        when=when,
-        ip=ip,
-        reset_link=public_url("auth.request_reset"),
-    )
-
-
-def mail_device_stolen(user: User, device_user_agent: str | None, ip: str | None) -> None:
-    """Queue the notice that a device's sign-in token was used from elsewhere."""
-    from webapp.account.services import describe_user_agent
-
-    run_in_background(
-        send_device_stolen,
-        user.email,
-        user.username,
-        describe_user_agent(device_user_agent),
-        utcnow(),
-        ip,
-    )
-
-
-def send_device_stolen(
-    email: str, username: str, browser: str, when: datetime, ip: str | None
-) -> None:
-    """Mail the notice that a remembered device was signed out as stolen."""
-    send_mail(
-        email,
-        "A device was signed out of your Keystone account",
-        "device_stolen",
+        NOTICES[notice],
+        notice,
         username=username,
         browser=browser,
         when=when,

@@ -257,12 +257,12 @@ def restore_from_cookie(raw: str) -> Restored:
     revoke_device(device, RevokeReason.THEFT)
     # Imported here: both modules build on this one.
     from webapp.audit import record
-    from webapp.auth.services import mail_device_stolen
+    from webapp.auth.services import mail_notice
     from webapp.security.client import client_ip
 
     record("token_theft_suspected", target_user=device.user, details={"device": device.id})
     db.session.commit()
-    mail_device_stolen(device.user, device.user_agent, client_ip())
+    mail_notice("device_stolen", device.user, device.user_agent, client_ip())
     return Restored(theft=True)
 
 
