@@ -10,7 +10,7 @@ import socket
 import threading
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from tests.conftest import (
@@ -21,6 +21,7 @@ from tests.conftest import (
     empty_tables,
     login,
 )
+from tests.databases import fresh_postgres_database
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Base
@@ -97,13 +98,8 @@ def postgres_reachable() -> bool:
 def relayed_app(tmp_path):
     if not postgres_reachable():
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    url = make_url(PG_URL).set(database="test_failover")
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = 'test_failover'")):
-            conn.execute(text("CREATE DATABASE test_failover"))
-    admin.dispose()
-    direct = url.render_as_string(hide_password=False)
+    direct = fresh_postgres_database(PG_URL, "test_failover")
+    url = make_url(direct)
     engine = create_engine(direct)
     Base.metadata.create_all(engine)
     engine.dispose()

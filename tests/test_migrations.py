@@ -7,10 +7,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import database_url, is_postgres
+from tests.databases import fresh_postgres_database
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Base
@@ -22,21 +23,7 @@ def migration_url(tmp_path) -> str:
     url = database_url(tmp_path, "migrations")
     if not is_postgres(url):
         return url
-    target = make_url(url).set(database=f"{make_url(url).database}_migrations")
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
-        )
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
-    engine = create_engine(target)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return target.render_as_string(hide_password=False)
+    return fresh_postgres_database(url, f"{make_url(url).database}_migrations")
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ import pytest
 import requests
 from sqlalchemy.engine import URL, make_url
 
+from tests.databases import fresh_postgres_database
+
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/7"
 SECRET_KEY = "scale-out-shared-secret-key-" + "0123456789abcdef" * 2
@@ -61,19 +63,8 @@ def free_port() -> int:
 
 
 def prepare_database(url: URL) -> None:
-    """Create the database if missing, empty it, and migrate it with `flask db upgrade`."""
-    import psycopg
-
-    params = {"host": url.host, "port": url.port or 5432, "user": url.username}
-    if url.password:
-        params["password"] = url.password
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
-        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,))
-        if found.fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{url.database}"')
-    with psycopg.connect(dbname=url.database, autocommit=True, **params) as conn:
-        conn.execute("DROP SCHEMA public CASCADE")
-        conn.execute("CREATE SCHEMA public")
+    """Create the database if missing and empty it (the servers migrate it)."""
+    fresh_postgres_database(url, url.database)
 
 
 def flush_redis() -> None:

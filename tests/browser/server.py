@@ -23,7 +23,9 @@ from email.policy import default
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import make_url
+
+from tests.databases import fresh_postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -56,23 +58,7 @@ def fresh_database(tmp_dir: Path) -> str:
     base = os.environ.get("TEST_DATABASE_URL")
     if not base:
         return f"sqlite:///{tmp_dir / 'browser.db'}"
-    url = make_url(base)
-    name = f"{url.database}_browser"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-        ).scalar()
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    target = url.set(database=name)
-    engine = create_engine(target)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return target.render_as_string(hide_password=False)
+    return fresh_postgres_database(base, f"{make_url(base).database}_browser")
 
 
 def _tool(name: str) -> list[str]:
