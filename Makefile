@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test venv lint clean screenshots bench
+.PHONY: run test venv lint clean screenshots bench chromium
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,13 @@ lint: venv
 	$(BIN)/ruff check webapp tests migrations scripts wsgi.py
 	$(BIN)/bandit -q -ll -c pyproject.toml -r webapp
 
-test: venv lint
+# The browser tests drive Debian's Chromium; never `playwright install`.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; }
+
+test: venv lint chromium
 	$(BIN)/pytest
 
 # `make bench` (SQLite) or `make bench DB=postgres`; extra flags in BENCH_ARGS,
