@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select
 
 from webapp.extensions import db
-from webapp.models import ADMIN_ROLE, USER_ROLE, RefreshToken, Role, User, utcnow
+from webapp.models import ADMIN_ROLE, USER_ROLE, RefreshToken, Role, User, utc_now
 from webapp.security.devices import create_device
 
 PASSWORD = "Bench-Pa55word-horse"
@@ -81,7 +81,7 @@ def many_users(count: int, chunk: int = 10_000) -> None:
     """Insert `count` members quickly: one precomputed bcrypt hash for all."""
     shared_hash = password_hash()
     member_role = role_id(USER_ROLE)
-    start = utcnow() - timedelta(days=400)
+    start = utc_now() - timedelta(days=400)
     for first in range(0, count, chunk):
         rows = [
             {

@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select
 
 from tests.conftest import TEST_PASSWORD, cookie, csrf_token, login, post_form
 from webapp.extensions import db
-from webapp.models import AuditEvent, RefreshToken, Role, User, utcnow
+from webapp.models import AuditEvent, RefreshToken, Role, User, utc_now
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -57,7 +57,7 @@ def admin_post(client, url: str, data: dict):
 def seed_users(count: int, *, prefix: str = "member", same_time_every: int = 1) -> list[User]:
     """Insert `count` users quickly; every `same_time_every` share one creation time."""
     user_role = role_id("user")
-    start = utcnow() - timedelta(days=1)
+    start = utc_now() - timedelta(days=1)
     rows = [
         {
             "id": uuid.uuid4(),
@@ -563,8 +563,8 @@ def test_user_text_is_escaped_on_admin_pages(admin_client, admin):
                 "password_hash": "x",
                 "role_id": user_role,
                 "is_active": True,
-                "created_at": utcnow(),
-                "updated_at": utcnow(),
+                "created_at": utc_now(),
+                "updated_at": utc_now(),
             }
         ],
     )

@@ -11,13 +11,13 @@ from sqlalchemy import insert, select
 from tests.conftest import TEST_PASSWORD, login, post_form
 from tests.test_admin import events, fresh, link, role_id, signed_in
 from webapp.extensions import db
-from webapp.models import AuditEvent, Role, User, utcnow
+from webapp.models import AuditEvent, Role, User, utc_now
 
 ROW_ACTION = re.compile(r"<code>([a-z_]+)</code>")
 
 
 def seed_events(count: int, **fields) -> None:
-    start = utcnow() - timedelta(hours=1)
+    start = utc_now() - timedelta(hours=1)
     db.session.execute(
         insert(AuditEvent),
         [

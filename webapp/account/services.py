@@ -9,7 +9,7 @@ from sqlalchemy import and_, or_, select
 from ua_parser import parse
 
 from webapp.extensions import db
-from webapp.models import RefreshToken, RevokeReason, User, utcnow
+from webapp.models import RefreshToken, RevokeReason, User, utc_now
 from webapp.security import devices
 from webapp.templating import format_datetime
 
@@ -63,7 +63,7 @@ _DEVICE_COLUMNS = (
 
 def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
     """Return the user's live devices, and those revoked as stolen and not yet dismissed."""
-    now = utcnow()
+    now = utc_now()
     found = db.session.execute(
         select(*_DEVICE_COLUMNS)
         .where(

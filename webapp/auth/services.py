@@ -14,7 +14,7 @@ from webapp.audit import record
 from webapp.extensions import db
 from webapp.mail import run_in_background
 from webapp.mail import send as send_mail
-from webapp.models import USER_ROLE, RevokeReason, Role, User, utcnow
+from webapp.models import USER_ROLE, RevokeReason, Role, User, utc_now
 from webapp.security import devices, passwords, reset_tokens, throttle
 from webapp.security.identity import IdentityError, canonical_email, canonical_identifier
 
@@ -163,7 +163,7 @@ def reset_password(user: User, password: str) -> bool:
     won = db.session.execute(
         update(User)
         .where(User.id == user.id, User.password_hash == user.password_hash)
-        .values(password_hash=new_hash, updated_at=utcnow())
+        .values(password_hash=new_hash, updated_at=utc_now())
         .execution_options(synchronize_session=False)
     ).rowcount
     if won != 1:
@@ -196,7 +196,7 @@ def mail_notice(notice: str, user: User, user_agent: str | None, ip: str | None)
         user.email,
         user.username,
         describe_user_agent(user_agent),
-        utcnow(),
+        utc_now(),
         ip,
     )
 

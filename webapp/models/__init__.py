@@ -1,7 +1,7 @@
 """The data model. Importing this package registers every table."""
 
 from webapp.models.audit import AuditEvent
-from webapp.models.base import Base, UTCDateTime, utcnow
+from webapp.models.base import Base, UTCDateTime, utc_now
 from webapp.models.refresh_token import RefreshToken, RevokeReason
 from webapp.models.role import ADMIN_ROLE, BUILTIN_ROLES, USER_ROLE, Role
 from webapp.models.user import User
@@ -17,5 +17,5 @@ __all__ = [
     "Role",
     "User",
     "UTCDateTime",
-    "utcnow",
+    "utc_now",
 ]

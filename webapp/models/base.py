@@ -19,7 +19,7 @@ NAMING_CONVENTION = {
 }
 
 
-def utcnow() -> datetime:
+def utc_now() -> datetime:
     """Return the current time as an aware UTC datetime."""
     return datetime.now(UTC)
 

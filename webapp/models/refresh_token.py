@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, String, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.models.base import Base, UTCDateTime, utcnow
+from webapp.models.base import Base, UTCDateTime, utc_now
 
 if TYPE_CHECKING:
     from webapp.models.user import User
@@ -45,7 +45,7 @@ class RefreshToken(Base):
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     is_revoked: Mapped[bool] = mapped_column(default=False, index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     # Added by the devices migration.
     previous_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -53,7 +53,7 @@ class RefreshToken(Base):
     is_remembered: Mapped[bool] = mapped_column(default=False, server_default=false())
     user_agent: Mapped[str | None] = mapped_column(String(512))
     ip_address: Mapped[str | None] = mapped_column(String(45))
-    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(16))
     name: Mapped[str | None] = mapped_column(String(60))
@@ -63,7 +63,7 @@ class RefreshToken(Base):
 
     @property
     def is_expired(self) -> bool:
-        return self.expires_at <= utcnow()
+        return self.expires_at <= utc_now()
 
     @property
     def is_valid(self) -> bool:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.models.base import Base, UTCDateTime, utcnow
+from webapp.models.base import Base, UTCDateTime, utc_now
 
 if TYPE_CHECKING:
     from webapp.models.user import User
@@ -24,7 +24,7 @@ class Role(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(32), unique=True, index=True)
     description: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     users: Mapped[list[User]] = relationship(back_populates="role", passive_deletes="all")
 

@@ -10,7 +10,7 @@ from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.models.base import Base, UTCDateTime, utcnow
+from webapp.models.base import Base, UTCDateTime, utc_now
 from webapp.models.role import ADMIN_ROLE, Role
 
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ class User(UserMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(128))
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="RESTRICT"), index=True)
     is_active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
 
     role: Mapped[Role] = relationship(back_populates="users", lazy="joined")
     devices: Mapped[list[RefreshToken]] = relationship(

@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import contains_eager
 
 from webapp.extensions import db
-from webapp.models import RefreshToken, RevokeReason, User, utcnow
+from webapp.models import RefreshToken, RevokeReason, User, utc_now
 
 TOKEN_BYTES = 32  # 256 bits
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -53,7 +53,7 @@ def idle_limit(device: RefreshToken) -> timedelta:
 
 def is_live(device: RefreshToken, now: datetime | None = None) -> bool:
     """Return whether a device may still sign its browser in."""
-    now = now or utcnow()
+    now = now or utc_now()
     return (
         not device.is_revoked
         and device.expires_at > now
@@ -71,7 +71,7 @@ def live_devices_query(user_id: uuid.UUID):
     return select(RefreshToken).where(
         RefreshToken.user_id == user_id,
         RefreshToken.is_revoked.is_(False),
-        RefreshToken.expires_at > utcnow(),
+        RefreshToken.expires_at > utc_now(),
     )
 
 
@@ -80,7 +80,7 @@ def create_device(
 ) -> tuple[RefreshToken, str | None]:
     """Add a device for a new sign-in; return it and its remember token, if any."""
     config = _settings()
-    now = utcnow()
+    now = utc_now()
     token = token_hash = None
     if remember:
         token, token_hash = new_token()
@@ -120,7 +120,7 @@ def revoke_where(*criteria, reason: str) -> int:
     result = db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.is_revoked.is_(False), *criteria)
-        .values(is_revoked=True, revoked_at=utcnow(), revoked_reason=reason)
+        .values(is_revoked=True, revoked_at=utc_now(), revoked_reason=reason)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
@@ -200,7 +200,7 @@ def load_session_user(alt_id: str) -> User | None:
 
 def touch(device: RefreshToken) -> None:
     """Record use of the device, at most once a minute (no write per request)."""
-    now = utcnow()
+    now = utc_now()
     if now - device.last_used_at < LAST_USED_RESOLUTION:
         return
     db.session.execute(
@@ -234,7 +234,7 @@ def restore_from_cookie(raw: str) -> Restored:
     device = db.session.execute(_REMEMBERED_DEVICE, {"presented": presented}).scalar_one_or_none()
     if device is None or not device.is_remembered:
         return Restored()
-    now = utcnow()
+    now = utc_now()
     if not device.user.is_active or not is_live(device, now):
         return Restored()
     grace = timedelta(seconds=_settings()["REMEMBER_GRACE_SECONDS"])
@@ -294,7 +294,7 @@ def delete_remember_cookie(response: Response) -> None:
 def purge_devices(older_than: timedelta, batch_size: int = 1000) -> int:
     """Delete devices expired or revoked before `older_than` ago, in batches."""
     config = _settings()
-    cutoff = utcnow() - older_than
+    cutoff = utc_now() - older_than
     remembered_idle = timedelta(days=config["REMEMBER_IDLE_DAYS"])
     session_idle = timedelta(hours=config["SESSION_IDLE_HOURS"])
     stale = or_(
