@@ -15,6 +15,7 @@ from tests.databases import fresh_postgres_database
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Base
+from webapp.models.base import in_models
 
 
 @pytest.fixture
@@ -41,7 +42,9 @@ def table_names() -> set[str]:
 
 def pending_changes() -> list:
     with db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": in_models}
+        )
         return compare_metadata(context, Base.metadata)
 
 
@@ -56,6 +59,15 @@ def test_upgrade_downgrade_upgrade(migration_app):
     with db.engine.connect() as conn:
         roles = conn.scalars(text("SELECT name FROM roles ORDER BY name")).all()
     assert roles == ["admin", "user"]
+    search_indexes = {
+        index["name"]
+        for index in inspect(db.engine).get_indexes("users")
+        if index["name"].endswith("_trgm")
+    }
+    if db.engine.dialect.name == "postgresql":
+        assert search_indexes == {"ix_users_username_trgm", "ix_users_email_trgm"}
+    else:
+        assert search_indexes == set()  # SQLite has no trigram index
     downgrade(revision="base")
     assert table_names() == set()
     upgrade()
