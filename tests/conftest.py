@@ -123,8 +123,8 @@ def mail_config(smtp) -> dict:
     }
 
 
-@pytest.fixture
-def app(app_config):
+def serve(app_config: dict):
+    """Yield an app on empty tables, inside its app context, then close its engine."""
     empty_tables(app_config["SQLALCHEMY_DATABASE_URI"])
     app = create_app(app_config)
     app.test_client_class = IsolatedClient
@@ -132,6 +132,22 @@ def app(app_config):
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_config):
+    yield from serve(app_config)
+
+
+# Requests as a browser sends them over HTTPS (Flask-WTF checks the Referer there).
+HTTPS = {"base_url": "https://localhost", "headers": {"Referer": "https://localhost/"}}
+
+
+@pytest.fixture
+def secure_app(monkeypatch, app_config):
+    """The app with COOKIE_SECURE, as in production: __Host- cookies, Secure, HSTS."""
+    monkeypatch.setenv("COOKIE_SECURE", "1")
+    yield from serve(app_config)
 
 
 def browser(app, user_agent: str = BROWSER_UA):

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from tests.conftest import TEST_PASSWORD, cookie, login, post_form
+from tests.conftest import HTTPS, TEST_PASSWORD, cookie, login, post_form
 from webapp.extensions import db
 from webapp.models import AuditEvent, RefreshToken
 
@@ -215,44 +215,25 @@ def test_remember_cookie_attributes(app, client, user):
     assert "Domain" not in header
 
 
-def test_secure_cookies_when_cookie_secure(db_url):
+def test_secure_cookies_when_cookie_secure(secure_app):
     """With COOKIE_SECURE (the production default) cookies are __Host- and Secure."""
-    from tests.conftest import IsolatedClient, empty_tables
-    from webapp import create_app
     from webapp.auth.services import create_user
 
-    empty_tables(db_url)
-    os_env = {"COOKIE_SECURE": "1"}
-    import os
-
-    saved = {key: os.environ.get(key) for key in os_env}
-    os.environ.update(os_env)
-    try:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": db_url, "BCRYPT_ROUNDS": 4})
-    finally:
-        for key, value in saved.items():
-            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
-    app.test_client_class = IsolatedClient
-    with app.app_context():
-        create_user("alice", "alice@example.com", TEST_PASSWORD)
-        db.session.commit()
-        browser = app.test_client()
-        https = {"base_url": "https://localhost", "headers": {"Referer": "https://localhost/login"}}
-        response = post_form(
-            browser,
-            "/login",
-            {"identifier": "alice", "password": TEST_PASSWORD, "remember": "y"},
-            **https,
-        )
-        assert response.status_code == 302
-        headers = response.headers.getlist("Set-Cookie")
-        assert {h.split("=", 1)[0] for h in headers} == {"__Host-session", "__Host-remember"}
-        for header in headers:
-            assert "Secure" in header and "HttpOnly" in header and "SameSite=Lax" in header
-            assert "Path=/" in header and "Domain" not in header
-        assert "max-age=63072000" in response.headers["Strict-Transport-Security"]
-        db.session.remove()
-        db.engine.dispose()
+    create_user("alice", "alice@example.com", TEST_PASSWORD)
+    db.session.commit()
+    response = post_form(
+        secure_app.test_client(),
+        "/login",
+        {"identifier": "alice", "password": TEST_PASSWORD, "remember": "y"},
+        **HTTPS,
+    )
+    assert response.status_code == 302
+    headers = response.headers.getlist("Set-Cookie")
+    assert {h.split("=", 1)[0] for h in headers} == {"__Host-session", "__Host-remember"}
+    for header in headers:
+        assert "Secure" in header and "HttpOnly" in header and "SameSite=Lax" in header
+        assert "Path=/" in header and "Domain" not in header
+    assert "max-age=63072000" in response.headers["Strict-Transport-Security"]
 
 
 def test_remember_cookie_signs_in_not_fresh_and_rotates(app, new_client, user):

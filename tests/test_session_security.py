@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import TEST_PASSWORD, cookie, login, post_form
+from tests.conftest import HTTPS, TEST_PASSWORD, cookie, login, post_form
 from webapp.extensions import db
 from webapp.models import RefreshToken
 
@@ -99,37 +99,22 @@ def test_signup_is_atomic_when_sign_in_fails(app, client, monkeypatch):
 
 
 @pytest.mark.parametrize("path", ["/account", "/account/devices"])
-def test_logout_in_secure_mode_deletes_host_cookies_with_their_attributes(db_url, path):
-    import os
-
-    from tests.conftest import IsolatedClient, empty_tables
-    from webapp import create_app
+def test_logout_in_secure_mode_deletes_host_cookies_with_their_attributes(secure_app, path):
     from webapp.auth.services import create_user
 
-    empty_tables(db_url)
-    os.environ["COOKIE_SECURE"] = "1"
-    try:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": db_url, "BCRYPT_ROUNDS": 4})
-    finally:
-        del os.environ["COOKIE_SECURE"]
-    app.test_client_class = IsolatedClient
-    https = {"base_url": "https://localhost", "headers": {"Referer": "https://localhost/"}}
-    with app.app_context():
-        create_user("alice", "alice@example.com", TEST_PASSWORD)
-        db.session.commit()
-        browser = app.test_client()
-        post_form(
-            browser,
-            "/login",
-            {"identifier": "alice", "password": TEST_PASSWORD, "remember": "y"},
-            **https,
-        )
-        assert browser.get(path, base_url="https://localhost").status_code == 200
-        response = post_form(browser, "/logout", page=path, **https)
-        deletion = next(
-            h for h in response.headers.getlist("Set-Cookie") if h.startswith("__Host-remember=")
-        )
-        for attribute in ["Max-Age=0", "Secure", "HttpOnly", "Path=/", "SameSite=Lax"]:
-            assert attribute in deletion
-        db.session.remove()
-        db.engine.dispose()
+    create_user("alice", "alice@example.com", TEST_PASSWORD)
+    db.session.commit()
+    browser = secure_app.test_client()
+    post_form(
+        browser,
+        "/login",
+        {"identifier": "alice", "password": TEST_PASSWORD, "remember": "y"},
+        **HTTPS,
+    )
+    assert browser.get(path, base_url=HTTPS["base_url"]).status_code == 200
+    response = post_form(browser, "/logout", page=path, **HTTPS)
+    deletion = next(
+        h for h in response.headers.getlist("Set-Cookie") if h.startswith("__Host-remember=")
+    )
+    for attribute in ["Max-Age=0", "Secure", "HttpOnly", "Path=/", "SameSite=Lax"]:
+        assert attribute in deletion
