@@ -8,7 +8,6 @@ and saves one viewport-sized PNG per page and width.
 
 from __future__ import annotations
 
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -18,9 +17,10 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright  # noqa: E402
 
+from tests.browser.pages import login  # noqa: E402
+from tests.browser.pages import signup as walk_signup  # noqa: E402
 from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server  # noqa: E402
 
-PASSWORD = "Tr0ub4dor&3-horse"
 ADMIN = ("ada", "ada@keystone.example", "Adm1n-keeps-the-keys")
 PEOPLE = ["grace", "linus", "margaret", "ken", "barbara", "dennis", "radia", "tim"]
 WIDTHS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
@@ -62,23 +62,7 @@ def context(browser: Browser, server: LiveServer, kind: str = "mac", **options) 
 
 
 def signup(page: Page, username: str) -> None:
-    page.goto("/signup")
-    page.get_by_label("Username", exact=True).fill(username)
-    page.get_by_label("Email", exact=True).fill(f"{username}@keystone.example")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Confirm password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign up", exact=True).click()
-    expect(page).to_have_url(re.compile(r"/account$"))
-
-
-def login(page: Page, username: str, password: str = PASSWORD, remember: bool = False) -> None:
-    page.goto("/login")
-    page.get_by_label("Username or email", exact=True).fill(username)
-    page.get_by_label("Password", exact=True).fill(password)
-    if remember:
-        page.get_by_label("Remember this device", exact=True).check()
-    page.get_by_role("button", name="Log in", exact=True).click()
-    expect(page).to_have_url(re.compile(r"/account$"))
+    walk_signup(page, username, domain="keystone.example")
 
 
 def seed(browser: Browser, server: LiveServer) -> tuple[dict, dict]:

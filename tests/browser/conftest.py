@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from tests.browser.pages import PASSWORD, login, signup  # noqa: F401 - the tests import them here
 from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, LiveServer, Mailbox, live_server
 from tests.browser.server import smtp_server as run_smtp_server
 
-PASSWORD = "Tr0ub4dor&3-horse"
 NEW_PASSWORD = "correct horse battery staple"
 ADMIN_PASSWORD = "Adm1n-keeps-the-keys"
 TIMEOUT_MS = 15_000
@@ -95,28 +95,6 @@ def admin_account(server) -> dict[str, str]:
     account = {"username": username, "email": f"{username}@example.com"}
     server.create_admin(account["username"], account["email"], ADMIN_PASSWORD)
     return {**account, "password": ADMIN_PASSWORD}
-
-
-def signup(page: Page, username: str, password: str = PASSWORD) -> None:
-    """Sign up through the form and land on the account page."""
-    page.goto("/signup")
-    page.get_by_label("Username", exact=True).fill(username)
-    page.get_by_label("Email", exact=True).fill(f"{username}@example.com")
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_label("Confirm password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign up", exact=True).click()
-    expect(page).to_have_url(re.compile(r"/account$"))
-
-
-def login(page: Page, identifier: str, password: str = PASSWORD, remember: bool = False) -> None:
-    """Log in through the form and land on the account page."""
-    page.goto("/login")
-    page.get_by_label("Username or email", exact=True).fill(identifier)
-    page.get_by_label("Password", exact=True).fill(password)
-    if remember:
-        page.get_by_label("Remember this device", exact=True).check()
-    page.get_by_role("button", name="Log in", exact=True).click()
-    expect(page).to_have_url(re.compile(r"/account$"))
 
 
 def expect_signed_out(page: Page, path: str = "/account") -> None:
