@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms import Field, PasswordField, StringField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from webapp.security.identity import EMAIL_MAX, IdentityError, canonical_email
 
 # Generous input caps: anything longer is an error on the form, never a 500.
 MAX_PASSWORD_INPUT = 1024
@@ -37,4 +39,25 @@ def password_field(label: str, autocomplete: str = "current-password") -> Passwo
             Length(max=MAX_PASSWORD_INPUT, message="That is far too long for a password."),
         ],
         render_kw={"autocomplete": autocomplete},
+    )
+
+
+def _valid_email(form: FlaskForm, field: Field) -> None:
+    """Validate the address and keep its stored form in `field.canonical`."""
+    try:
+        field.canonical = canonical_email(field.data or "")
+    except IdentityError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+def email_field(label: str = "Email") -> StringField:
+    """Return a required email field; a valid address is kept as `field.canonical`."""
+    return StringField(
+        label,
+        validators=[
+            DataRequired(message="Enter your email address."),
+            Length(max=EMAIL_MAX, message=f"Use at most {EMAIL_MAX} characters."),
+            _valid_email,
+        ],
+        render_kw={"autocomplete": "email", "type": "email"},
     )

@@ -23,9 +23,3 @@ def format_date(value: datetime | None) -> str:
 def init_app(app: Flask) -> None:
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(format_date, "date")
-
-    @app.context_processor
-    def inject_forms():
-        from webapp.auth.forms import LogoutForm
-
-        return {"logout_form": LogoutForm}

@@ -5,13 +5,12 @@ from __future__ import annotations
 from wtforms import BooleanField, HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from webapp.forms_common import Form, password_field
+from webapp.forms_common import Form, email_field, password_field
 from webapp.models import User
 from webapp.security.identity import (
     EMAIL_MAX,
     USERNAME_MAX,
     IdentityError,
-    canonical_email,
     canonical_username,
 )
 from webapp.security.passwords import password_problems
@@ -26,14 +25,7 @@ class SignupForm(Form):
         ],
         render_kw={"autocomplete": "username"},
     )
-    email = StringField(
-        "Email",
-        validators=[
-            DataRequired(message="Enter your email address."),
-            Length(max=EMAIL_MAX, message=f"Use at most {EMAIL_MAX} characters."),
-        ],
-        render_kw={"autocomplete": "email", "type": "email"},
-    )
+    email = email_field()
     password = password_field("Password", autocomplete="new-password")
     confirm_password = password_field("Confirm password", autocomplete="new-password")
     submit = SubmitField("Sign up")
@@ -41,12 +33,6 @@ class SignupForm(Form):
     def validate_username(self, field: StringField) -> None:
         try:
             field.canonical = canonical_username(field.data or "")
-        except IdentityError as exc:
-            raise ValidationError(str(exc)) from exc
-
-    def validate_email(self, field: StringField) -> None:
-        try:
-            field.canonical = canonical_email(field.data or "")
         except IdentityError as exc:
             raise ValidationError(str(exc)) from exc
 
@@ -79,26 +65,9 @@ class LoginForm(Form):
     submit = SubmitField("Log in")
 
 
-class LogoutForm(Form):
-    submit = SubmitField("Log out")
-
-
 class ResetRequestForm(Form):
-    email = StringField(
-        "Email",
-        validators=[
-            DataRequired(message="Enter your email address."),
-            Length(max=EMAIL_MAX, message=f"Use at most {EMAIL_MAX} characters."),
-        ],
-        render_kw={"autocomplete": "email", "type": "email"},
-    )
+    email = email_field()
     submit = SubmitField("Send reset link")
-
-    def validate_email(self, field: StringField) -> None:
-        try:
-            canonical_email(field.data or "")
-        except IdentityError as exc:
-            raise ValidationError(str(exc)) from exc
 
 
 class ResetPasswordForm(Form):
