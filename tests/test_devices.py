@@ -92,30 +92,24 @@ def test_device_page_costs_the_same_queries_for_1_or_50_devices(app, client, use
     assert len(fifty) == len(one)
 
 
-def test_user_can_name_a_device(app, client, user):
+def rename_own_device(client, user, name: str) -> str:
+    """Log in, give this browser's device `name`, and return the device page."""
     login(client)
     device = devices_of(user)[0]
     post_form(
-        client,
-        f"/account/devices/{device.id}/rename",
-        {"name": "Work laptop"},
-        page="/account/devices",
+        client, f"/account/devices/{device.id}/rename", {"name": name}, page="/account/devices"
     )
-    page = client.get("/account/devices").get_data(as_text=True)
+    return client.get("/account/devices").get_data(as_text=True)
+
+
+def test_user_can_name_a_device(app, client, user):
+    page = rename_own_device(client, user, "Work laptop")
     assert "Work laptop" in page
     assert "Chrome on Linux" in page  # still shown, beside the name
 
 
 def test_device_name_is_escaped(app, client, user):
-    login(client)
-    device = devices_of(user)[0]
-    post_form(
-        client,
-        f"/account/devices/{device.id}/rename",
-        {"name": "<img src=x>"},
-        page="/account/devices",
-    )
-    page = client.get("/account/devices").get_data(as_text=True)
+    page = rename_own_device(client, user, "<img src=x>")
     assert "<img src=x>" not in page and "&lt;img src=x&gt;" in page
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 PASSWORD = "Tr0ub4dor&3-horse"
 
@@ -31,3 +32,15 @@ def login(page: Page, identifier: str, password: str = PASSWORD, remember: bool 
         page.get_by_label("Remember this device", exact=True).check()
     page.get_by_role("button", name="Log in", exact=True).click()
     expect(page).to_have_url(re.compile(r"/account$"))
+
+
+def remembered_only(new_context: Callable[..., BrowserContext], username: str) -> Page:
+    """Sign up `username`, log in with "Remember this device", and return a page
+    in a new context holding only the remember cookie: signed in, not fresh."""
+    first = new_context()
+    signup(first.new_page(), username)
+    first.clear_cookies()
+    login(first.new_page(), username, remember=True)
+    restored = new_context()
+    restored.add_cookies([c for c in first.cookies() if c["name"] != "session"])
+    return restored.new_page()

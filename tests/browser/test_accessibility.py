@@ -10,6 +10,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import PASSWORD, login, signup, unique
+from tests.browser.pages import remembered_only
 from tests.browser.test_flows import RESET_LINK_RE
 
 AXE = Axe()
@@ -196,14 +197,7 @@ def test_admin_pages(new_context, admin_state, path, act):
 
 
 def test_confirm_password_page(new_context):
-    username = unique()
-    first = new_context()
-    signup(first.new_page(), username)
-    first.clear_cookies()
-    login(first.new_page(), username, remember=True)
-    restored = new_context()
-    restored.add_cookies([c for c in first.cookies() if c["name"] != "session"])
-    page = restored.new_page()
+    page = remembered_only(new_context, unique())
 
     visit(page, "/account/password", None)
     expect(page.get_by_role("heading", level=1)).to_have_text("Confirm your password")

@@ -7,6 +7,7 @@ import re
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import NEW_PASSWORD, PASSWORD, login, signup, unique
+from tests.browser.pages import remembered_only
 from tests.browser.test_flows import RESET_LINK_RE, details
 
 MAX_TABS = 40
@@ -113,14 +114,7 @@ def test_change_password_by_keyboard(page):
 
 
 def test_confirm_password_by_keyboard(new_context):
-    username = unique()
-    first = new_context()
-    signup(first.new_page(), username)
-    first.clear_cookies()
-    login(first.new_page(), username, remember=True)
-    restored = new_context()
-    restored.add_cookies([c for c in first.cookies() if c["name"] != "session"])
-    page = restored.new_page()
+    page = remembered_only(new_context, unique())
     page.goto("/account/delete")
     expect(page.get_by_role("heading", level=1)).to_have_text("Confirm your password")
     fill_by_keyboard(page, {"Password": PASSWORD})
