@@ -23,6 +23,7 @@ run: venv
 lint: venv
 	$(BIN)/ruff check webapp tests migrations scripts wsgi.py
 	$(BIN)/bandit -q -ll -c pyproject.toml -r webapp
+	$(BIN)/lint-imports --no-cache
 
 # The browser tests drive Debian's Chromium; never `playwright install`.
 chromium:

@@ -119,7 +119,7 @@ def main() -> None:
         seed(args.users)
         seeded_in = time.perf_counter() - began
 
-        from webapp.auth.services import create_user
+        from webapp.accounts.users import create_user
 
         create_user("bench-admin", "bench-admin@example.com", PASSWORD, "admin")
         db.session.commit()

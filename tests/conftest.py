@@ -180,7 +180,7 @@ def runner(app):
 @pytest.fixture
 def make_user(app) -> Callable[..., User]:
     """Create a user directly in the database; keyword arguments override defaults."""
-    from webapp.auth.services import create_user
+    from webapp.accounts.users import create_user
 
     counter = {"n": 0}
 

@@ -570,7 +570,7 @@ def test_user_text_is_escaped_on_admin_pages(admin_client, admin):
     )
     db.session.commit()
     target = db.session.get(User, nasty_id)
-    from webapp.audit import record
+    from webapp.accounts.audit import record
 
     record("role_changed", actor=admin, target_user=target, details={"note": "<script>x</script>"})
     db.session.commit()

@@ -59,10 +59,12 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_security(app: Flask) -> None:
+    from webapp import accounts
     from webapp.security import headers, login
 
     headers.init_app(app)
     login.init_app(app)
+    accounts.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -22,7 +22,7 @@ def register_commands(app: Flask) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_admin(username: str, email: str, password_stdin: bool) -> None:
     """Create an active admin account."""
-    from webapp.auth.services import DuplicateAccount, create_user
+    from webapp.accounts.users import DuplicateAccount, create_user
     from webapp.models import ADMIN_ROLE
     from webapp.security.identity import IdentityError, canonical_email, canonical_username
     from webapp.security.passwords import password_problems
@@ -46,7 +46,7 @@ def create_admin(username: str, email: str, password_stdin: bool) -> None:
 
     try:
         user = create_user(name, address, password, role_name=ADMIN_ROLE)
-        from webapp.audit import record
+        from webapp.accounts.audit import record
 
         record("admin_created", actor=user, target_user=user, details={"via": "cli"})
         db.session.commit()

@@ -1,5 +1,6 @@
 """Extension objects, created unbound and bound to the app in the factory."""
 
+from flask import request
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_mailman import Mail
@@ -8,12 +9,11 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
 from webapp.models.base import Base
-from webapp.security.client import client_ip
 
 
 def _client_key() -> str:
     """Key the per-IP limits by the client address ProxyFix trusts."""
-    return client_ip() or "unknown"
+    return request.remote_addr or "unknown"
 
 
 # Objects stay readable after a commit: the touch of last_used_at commits

@@ -11,16 +11,29 @@ from webapp.account.forms import (
     DeleteAccountForm,
     RenameDeviceForm,
 )
-from webapp.account.services import delete_account, device_rows, own_device
-from webapp.audit import record
-from webapp.auth.services import confirm_password, mail_notice, set_password
+from webapp.account.reauth import confirm_password_step
+from webapp.accounts.audit import record
+from webapp.accounts.credentials import confirm_password, set_password
+from webapp.accounts.device_list import device_rows, own_device
+from webapp.accounts.notices import mail_notice
+from webapp.accounts.users import delete_account
 from webapp.extensions import db
 from webapp.models import RevokeReason
 from webapp.security import devices
 from webapp.security.client import client_ip, user_agent
-from webapp.security.login import fresh_login_required, sign_out
+from webapp.security.login import (
+    fresh_login_required,
+    set_reauthentication_handler,
+    sign_out,
+)
 
 bp = Blueprint("account", __name__, url_prefix="/account")
+
+
+@bp.record_once
+def _register_reauthentication(state) -> None:
+    """Every blueprint's fresh-only actions ask for the password on our page."""
+    set_reauthentication_handler(state.app, confirm_password_step)
 
 
 @bp.before_request

@@ -8,6 +8,7 @@ import uuid
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from webapp.accounts.audit import record_alone
 from webapp.admin import services
 from webapp.admin.forms import (
     ActionForm,
@@ -19,7 +20,6 @@ from webapp.admin.forms import (
     UserRoleForm,
 )
 from webapp.admin.services import AdminError
-from webapp.audit import record_alone
 from webapp.extensions import db, login_manager
 from webapp.logs import safe
 from webapp.models import Role, User

@@ -15,8 +15,8 @@ from typing import Generic, TypeVar
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.account.services import DeviceRow, device_rows
-from webapp.audit import record
+from webapp.accounts.audit import record
+from webapp.accounts.device_list import DeviceRow, device_rows
 from webapp.extensions import db
 from webapp.models import ADMIN_ROLE, AuditEvent, RefreshToken, RevokeReason, Role, User
 from webapp.security import devices

@@ -12,9 +12,10 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from webapp.audit import record
+from webapp.accounts.audit import record
+from webapp.accounts.credentials import request_password_reset, reset_password
+from webapp.accounts.notices import mail_notice
 from webapp.auth.forms import ResetPasswordForm, ResetRequestForm
-from webapp.auth.services import mail_notice, request_password_reset, reset_password
 from webapp.extensions import db, limiter
 from webapp.models import RevokeReason
 from webapp.security.client import client_ip, user_agent

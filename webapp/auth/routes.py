@@ -7,9 +7,10 @@ import logging
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from webapp.audit import record, record_alone
+from webapp.accounts.audit import record, record_alone
+from webapp.accounts.credentials import authenticate
+from webapp.accounts.users import DuplicateAccount, create_user
 from webapp.auth.forms import LoginForm, SignupForm
-from webapp.auth.services import DuplicateAccount, authenticate, create_user
 from webapp.extensions import db, limiter
 from webapp.logs import safe
 from webapp.security.login import sign_in, sign_out

@@ -23,6 +23,7 @@ from sqlalchemy.orm import contains_eager
 
 from webapp.extensions import db
 from webapp.models import RefreshToken, RevokeReason, User, utc_now
+from webapp.security import signals
 
 TOKEN_BYTES = 32  # 256 bits
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -255,14 +256,9 @@ def restore_from_cookie(raw: str) -> Restored:
         return Restored(user=device.user)
 
     revoke_device(device, RevokeReason.THEFT)
-    # Imported here: both modules build on this one.
-    from webapp.audit import record
-    from webapp.auth.services import mail_notice
-    from webapp.security.client import client_ip
-
-    record("token_theft_suspected", target_user=device.user, details={"device": device.id})
+    # The account domain audits and mails the owner, in this transaction.
+    signals.token_theft_detected.send(current_app._get_current_object(), device=device)
     db.session.commit()
-    mail_notice("device_stolen", device.user, device.user_agent, client_ip())
     return Restored(theft=True)
 
 

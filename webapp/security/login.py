@@ -1,4 +1,4 @@
-"""Signing in and out through devices, and the "Confirm your password" step.
+"""Signing in and out through devices, and whether a session is fresh.
 
 Flask-Login manages `current_user`; its own remember cookie is never set
 (`login_user(..., remember=False)`): our remember cookie, backed by a device
@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app, g, redirect, render_template, request, session
+from flask import Flask, current_app, g, request, session
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
@@ -22,6 +22,10 @@ from webapp.security import devices
 from webapp.security.client import client_ip, user_agent
 
 FRESH_UNTIL_KEY = "fresh_until"
+REAUTH_KEY = "webapp.reauthenticate"
+
+# Shows the "Confirm your password" step; gets the view to carry on with.
+ReauthHandler = Callable[[Callable[[], Any]], Any]
 
 
 def init_app(app: Flask) -> None:
@@ -110,12 +114,18 @@ def mark_fresh() -> None:
     session[FRESH_UNTIL_KEY] = time.time() + minutes * 60
 
 
+def set_reauthentication_handler(app: Flask, handler: ReauthHandler) -> None:
+    """Name the page that asks for the password again (the account blueprint's)."""
+    app.extensions[REAUTH_KEY] = handler
+
+
 def fresh_login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     """Ask for the password first when the session was restored from a cookie.
 
-    The "Confirm your password" page posts back to the same URL with the
-    original form fields carried along, so the action carries on once the
-    password is confirmed.
+    The mechanism only decides whether the session is fresh; the page that
+    asks for the password belongs to a blueprint, which registered it with
+    `set_reauthentication_handler`. The handler gets a callable that carries
+    on with the original view once the password is confirmed.
     """
 
     @functools.wraps(view)
@@ -124,30 +134,7 @@ def fresh_login_required(view: Callable[..., Any]) -> Callable[..., Any]:
             return login_manager.unauthorized()
         if is_fresh():
             return view(*args, **kwargs)
-        from webapp.account.forms import ConfirmPasswordForm
-        from webapp.auth.services import confirm_password
-
-        form = ConfirmPasswordForm()
-        if request.method == "POST" and "reauth_password" in request.form:
-            if form.validate_on_submit() and confirm_password(
-                current_user, form.reauth_password.data or ""
-            ):
-                mark_fresh()
-                if request.form.get("reauth_for") == "POST":
-                    return view(*args, **kwargs)
-                return redirect(request.path)
-            if not form.errors:
-                form.reauth_password.errors = ["That password is not right."]
-            reauth_for = request.form.get("reauth_for", "GET")
-        else:
-            reauth_for = request.method
-        carried = [
-            (key, value)
-            for key, value in request.form.items(multi=True)
-            if key not in {"csrf_token", "reauth_for"} and "password" not in key
-        ]
-        return render_template(
-            "account/confirm_password.html", form=form, carried=carried, reauth_for=reauth_for
-        )
+        handler: ReauthHandler = current_app.extensions[REAUTH_KEY]
+        return handler(functools.partial(view, *args, **kwargs))
 
     return wrapped

@@ -1,4 +1,4 @@
-"""The device list and the actions on one's own account."""
+"""Describing a user's devices for display: on their device page and to admins."""
 
 from __future__ import annotations
 
@@ -113,8 +113,3 @@ def own_device(user: User, device_id: int) -> RefreshToken | None:
     return db.session.scalars(
         select(RefreshToken).where(RefreshToken.id == device_id, RefreshToken.user_id == user.id)
     ).first()
-
-
-def delete_account(user: User) -> None:
-    """Delete the user; the database deletes their devices with them."""
-    db.session.delete(user)

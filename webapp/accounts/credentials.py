@@ -1,70 +1,24 @@
-"""Accounts and credentials: creating users, checking and resetting passwords."""
+"""Credentials: checking, confirming, changing and resetting passwords."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from webapp.audit import record
+from webapp.accounts.audit import record
+from webapp.accounts.notices import public_url
+from webapp.accounts.users import find_user
 from webapp.extensions import db
 from webapp.mail import run_in_background
 from webapp.mail import send as send_mail
-from webapp.models import USER_ROLE, RevokeReason, Role, User, utc_now
+from webapp.models import RevokeReason, User, utc_now
 from webapp.security import devices, passwords, reset_tokens, throttle
-from webapp.security.identity import IdentityError, canonical_email, canonical_identifier
+from webapp.security.identity import IdentityError, canonical_email
 
 logger = logging.getLogger("webapp.auth")
-
-
-class DuplicateAccount(Exception):
-    """The username or email is taken; `field` names which."""
-
-    def __init__(self, field: str) -> None:
-        super().__init__(field)
-        self.field = field
-
-
-def create_user(username: str, email: str, password: str, role_name: str = USER_ROLE) -> User:
-    """Add a user with canonical `username` and `email`; the database decides uniqueness.
-
-    Raises DuplicateAccount, after rolling the session back, when either is
-    taken, including by a signup that committed a moment ago in another process.
-    """
-    role = db.session.scalars(select(Role).where(Role.name == role_name)).one()
-    user = User(
-        username=username,
-        email=email,
-        password_hash=passwords.hash_password(password),
-        role_id=role.id,
-    )
-    db.session.add(user)
-    user.role = role
-    try:
-        db.session.flush()
-    except IntegrityError:
-        # The whole transaction goes: callers start over (the form shows the error).
-        db.session.rollback()
-        taken = db.session.scalars(select(User.username).where(User.username == username)).first()
-        raise DuplicateAccount("username" if taken else "email") from None
-    return user
-
-
-def find_user(identifier: str) -> User | None:
-    """Return the user whose username or email is `identifier`, any case."""
-    key = canonical_identifier(identifier)
-    if "@" in key:
-        try:
-            key = canonical_email(identifier)
-        except IdentityError:
-            pass
-    return db.session.scalars(
-        select(User).where(or_(User.username == key, User.email == key))
-    ).first()
 
 
 def authenticate(identifier: str, password: str) -> User | None:
@@ -108,12 +62,6 @@ def confirm_password(user: User, password: str) -> bool:
 def set_password(user: User, password: str) -> None:
     """Store a new hash of `password` for `user`."""
     user.password_hash = passwords.hash_password(password)
-
-
-def public_url(endpoint: str, **values: str) -> str:
-    """Return the absolute URL of `endpoint` under PUBLIC_URL, never the request's host."""
-    path = current_app.url_map.bind("localhost").build(endpoint, values)
-    return current_app.config["PUBLIC_URL"] + path
 
 
 def request_password_reset(email: str, ip: str | None) -> None:
@@ -172,46 +120,3 @@ def reset_password(user: User, password: str) -> bool:
     devices.revoke_user_devices(user.id, RevokeReason.RESET)
     throttle.succeeded(user.username, user.email)
     return True
-
-
-# The security notices: template name -> subject.
-NOTICES = {
-    "password_changed": "Your Keystone password was changed",
-    "device_stolen": "A device was signed out of your Keystone account",
-}
-
-
-def mail_notice(notice: str, user: User, user_agent: str | None, ip: str | None) -> None:
-    """Queue a security notice naming the browser, the time and the address.
-
-    `password_changed` follows a change or reset; `device_stolen` follows a
-    remember token that came back after it was replaced.
-    """
-    # Imported here: the account blueprint imports this module.
-    from webapp.account.services import describe_user_agent
-
-    run_in_background(
-        send_notice,
-        notice,
-        user.email,
-        user.username,
-        describe_user_agent(user_agent),
-        utc_now(),
-        ip,
-    )
-
-
-def send_notice(
-    notice: str, email: str, username: str, browser: str, when: datetime, ip: str | None
-) -> None:
-    """Mail a security notice, with a way back in if it was not them."""
-    send_mail(
-        email,
-        NOTICES[notice],
-        notice,
-        username=username,
-        browser=browser,
-        when=when,
-        ip=ip,
-        reset_link=public_url("auth.request_reset"),
-    )

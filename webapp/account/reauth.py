@@ -1,0 +1,45 @@
+"""The "Confirm your password" step before a sensitive action.
+
+The mechanism (`webapp.security.login.fresh_login_required`) decides that
+a session is not fresh; this page asks for the password. It posts back to
+the same URL and carries the original form fields (never passwords), so
+the action carries on once the password is confirmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import redirect, render_template, request
+from flask_login import current_user
+
+from webapp.account.forms import ConfirmPasswordForm
+from webapp.accounts.credentials import confirm_password
+from webapp.security.login import mark_fresh
+
+
+def confirm_password_step(carry_on: Callable[[], Any]) -> Any:
+    """Show the password prompt, or carry on with the action once it is confirmed."""
+    form = ConfirmPasswordForm()
+    if request.method == "POST" and "reauth_password" in request.form:
+        if form.validate_on_submit() and confirm_password(
+            current_user, form.reauth_password.data or ""
+        ):
+            mark_fresh()
+            if request.form.get("reauth_for") == "POST":
+                return carry_on()
+            return redirect(request.path)
+        if not form.errors:
+            form.reauth_password.errors = ["That password is not right."]
+        reauth_for = request.form.get("reauth_for", "GET")
+    else:
+        reauth_for = request.method
+    carried = [
+        (key, value)
+        for key, value in request.form.items(multi=True)
+        if key not in {"csrf_token", "reauth_for"} and "password" not in key
+    ]
+    return render_template(
+        "account/confirm_password.html", form=form, carried=carried, reauth_for=reauth_for
+    )

@@ -1,0 +1,32 @@
+"""The account domain: what more than one page needs to know about users.
+
+Named `accounts` (plural, as in "the accounts we keep") to sit apart from
+the `account` blueprint, which is one person's pages. The layers run one
+way (see docs/architecture.md and `lint-imports`):
+
+    pages (auth, account, admin, health, cli)
+      -> accounts (this package)
+        -> security (the mechanism) and mail
+          -> extensions, models
+
+- `users`: creating, finding and deleting accounts.
+- `credentials`: checking, confirming, changing and resetting passwords.
+- `device_list`: describing a user's devices for display.
+- `notices`: the security notices we mail, and links under PUBLIC_URL.
+- `audit`: the audit record.
+
+The mechanism below never mails or audits: it returns outcomes or sends
+signals (`webapp.security.signals`), and `init_app` connects the handlers
+here that turn them into mail and audit rows.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Connect the domain's handlers to the mechanism's signals."""
+    from webapp.accounts import notices
+
+    notices.connect_signals(app)

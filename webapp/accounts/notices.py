@@ -1,0 +1,77 @@
+"""The security notices we mail, and absolute links under PUBLIC_URL.
+
+The mechanism (`webapp.security`) never mails: when it sees something the
+owner must hear about (a remember token that came back after it was
+replaced), it sends a signal, and `connect_signals` turns that into an
+audit row and a notice here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, current_app
+
+from webapp.accounts.audit import record
+from webapp.accounts.device_list import describe_user_agent
+from webapp.mail import run_in_background
+from webapp.mail import send as send_mail
+from webapp.models import RefreshToken, User, utc_now
+from webapp.security import signals
+from webapp.security.client import client_ip
+
+# The security notices: template name -> subject.
+NOTICES = {
+    "password_changed": "Your Keystone password was changed",
+    "device_stolen": "A device was signed out of your Keystone account",
+}
+
+
+def public_url(endpoint: str, **values: str) -> str:
+    """Return the absolute URL of `endpoint` under PUBLIC_URL, never the request's host."""
+    path = current_app.url_map.bind("localhost").build(endpoint, values)
+    return current_app.config["PUBLIC_URL"] + path
+
+
+def mail_notice(notice: str, user: User, user_agent: str | None, ip: str | None) -> None:
+    """Queue a security notice naming the browser, the time and the address.
+
+    `password_changed` follows a change or reset; `device_stolen` follows a
+    remember token that came back after it was replaced.
+    """
+    run_in_background(
+        send_notice,
+        notice,
+        user.email,
+        user.username,
+        describe_user_agent(user_agent),
+        utc_now(),
+        ip,
+    )
+
+
+def send_notice(
+    notice: str, email: str, username: str, browser: str, when: datetime, ip: str | None
+) -> None:
+    """Mail a security notice, with a way back in if it was not them."""
+    send_mail(
+        email,
+        NOTICES[notice],
+        notice,
+        username=username,
+        browser=browser,
+        when=when,
+        ip=ip,
+        reset_link=public_url("auth.request_reset"),
+    )
+
+
+def on_token_theft(sender: Flask, device: RefreshToken, **_: object) -> None:
+    """Audit a device revoked for a stolen remember token and tell its owner."""
+    record("token_theft_suspected", target_user=device.user, details={"device": device.id})
+    mail_notice("device_stolen", device.user, device.user_agent, client_ip())
+
+
+def connect_signals(app: Flask) -> None:
+    """Listen to the mechanism's signals for this app."""
+    signals.token_theft_detected.connect(on_token_theft, app, weak=False)

@@ -1,0 +1,62 @@
+"""Accounts: creating, finding and deleting users."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.extensions import db
+from webapp.models import USER_ROLE, Role, User
+from webapp.security import passwords
+from webapp.security.identity import IdentityError, canonical_email, canonical_identifier
+
+
+class DuplicateAccount(Exception):
+    """The username or email is taken; `field` names which."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+def create_user(username: str, email: str, password: str, role_name: str = USER_ROLE) -> User:
+    """Add a user with canonical `username` and `email`; the database decides uniqueness.
+
+    Raises DuplicateAccount, after rolling the session back, when either is
+    taken, including by a signup that committed a moment ago in another process.
+    """
+    role = db.session.scalars(select(Role).where(Role.name == role_name)).one()
+    user = User(
+        username=username,
+        email=email,
+        password_hash=passwords.hash_password(password),
+        role_id=role.id,
+    )
+    db.session.add(user)
+    user.role = role
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # The whole transaction goes: callers start over (the form shows the error).
+        db.session.rollback()
+        taken = db.session.scalars(select(User.username).where(User.username == username)).first()
+        raise DuplicateAccount("username" if taken else "email") from None
+    return user
+
+
+def find_user(identifier: str) -> User | None:
+    """Return the user whose username or email is `identifier`, any case."""
+    key = canonical_identifier(identifier)
+    if "@" in key:
+        try:
+            key = canonical_email(identifier)
+        except IdentityError:
+            pass
+    return db.session.scalars(
+        select(User).where(or_(User.username == key, User.email == key))
+    ).first()
+
+
+def delete_account(user: User) -> None:
+    """Delete the user; the database deletes their devices with them."""
+    db.session.delete(user)
