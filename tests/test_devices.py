@@ -38,6 +38,11 @@ def remembered_browser(app, new_client, user_agent=None):
     return browser, cookie(browser, remember_name(app)).value
 
 
+def secret_hash(cookie_value: str) -> str:
+    """Return what the database stores for a remember cookie: the SHA-256 of its secret."""
+    return hashlib.sha256(cookie_value.split(".")[1].encode()).hexdigest()
+
+
 def cookie_only_browser(app, new_client, token: str):
     """A browser that kept only its remember cookie (the session cookie is gone)."""
     browser = new_client()
@@ -238,7 +243,8 @@ def test_remember_cookie_signs_in_not_fresh_and_rotates(app, new_client, user):
     rotated = cookie(browser, remember_name(app)).value
     assert rotated != token
     device = devices_of(user)[0]
-    assert device.token_hash == hashlib.sha256(rotated.encode()).hexdigest()
+    assert device.token_hash == secret_hash(rotated)
+    assert rotated.split(".")[0] == token.split(".")[0]  # same series, new secret
     # The new token works in yet another browser.
     assert cookie_only_browser(app, new_client, rotated).get("/account").status_code == 200
     # Not fresh: a sensitive page asks for the password first.
@@ -249,9 +255,10 @@ def test_remember_cookie_signs_in_not_fresh_and_rotates(app, new_client, user):
 def test_database_stores_only_the_hash_of_the_token(app, new_client, user):
     _, token = remembered_browser(app, new_client)
     device = devices_of(user)[0]
-    assert token not in repr(device.__dict__)
-    assert device.token_hash == hashlib.sha256(token.encode()).hexdigest()
-    assert len(token) >= 43  # 256 bits, URL-safe base64
+    series, secret = token.split(".")
+    assert secret not in repr(device.__dict__)
+    assert device.token_hash == secret_hash(token)
+    assert len(series) >= 22 and len(secret) >= 43  # 128-bit selector, 256-bit verifier
 
 
 def test_tokens_are_unique_across_many_logins(app, new_client, make_user):

@@ -110,8 +110,11 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "BACKOFF_BASE_SECONDS": _int("BACKOFF_BASE_SECONDS", 60),
         "BACKOFF_MAX_SECONDS": _int("BACKOFF_MAX_SECONDS", 15 * 60),
         "BACKOFF_MEMORY_SECONDS": _int("BACKOFF_MEMORY_SECONDS", 24 * 3600),
-        # Reset mails one address may receive, whoever asks for them.
-        "RESET_MAIL_LIMIT": os.environ.get("RESET_MAIL_LIMIT", "3 per hour"),
+        # The threshold above counts per (account, client address); this one
+        # counts the account from every address (see security/throttle.py).
+        "BACKOFF_ACCOUNT_THRESHOLD": _int("BACKOFF_ACCOUNT_THRESHOLD", 50),
+        # A cooldown per address, not a cap a stranger could spend for the owner.
+        "RESET_MAIL_LIMIT": os.environ.get("RESET_MAIL_LIMIT", "1 per 2 minutes"),
         "RESET_TOKEN_MAX_AGE": _int("RESET_TOKEN_MAX_AGE", 3600),
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),

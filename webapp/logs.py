@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from flask import Flask
@@ -11,6 +12,15 @@ def safe(text: object) -> str:
     """Escape control characters so user text cannot forge a log line."""
     value = str(text)
     return value.encode("unicode_escape").decode("ascii") if not value.isprintable() else value
+
+
+def quoted(value: object) -> str:
+    """Return a log field value in double quotes, with quotes and control characters escaped.
+
+    Values are quoted so text such as `x ip=10.0.0.1 actor=admin` reads as
+    one value to a key=value parser, never as extra fields.
+    """
+    return json.dumps(str(value), ensure_ascii=True)
 
 
 class OneLineFormatter(logging.Formatter):

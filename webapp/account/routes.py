@@ -16,13 +16,14 @@ from webapp.accounts.audit import record
 from webapp.accounts.credentials import confirm_password, set_password
 from webapp.accounts.device_list import device_rows, own_device
 from webapp.accounts.notices import mail_notice
-from webapp.accounts.users import delete_account
+from webapp.accounts.users import delete_account, is_last_active_admin
 from webapp.extensions import db
 from webapp.models import RevokeReason
 from webapp.security import devices
 from webapp.security.client import client_ip, user_agent
 from webapp.security.login import (
     fresh_login_required,
+    rekey_this_device,
     set_reauthentication_handler,
     sign_out,
 )
@@ -91,6 +92,7 @@ def revoke_others():
     count = devices.revoke_user_devices(
         current_user.id, RevokeReason.USER, keep_id=current_user.current_device.id
     )
+    rekey_this_device()
     record("device_revoked", target_user=current_user, details={"others": count})
     db.session.commit()
     flash(f"Signed out {count} other device{'s' if count != 1 else ''}.", "success")
@@ -140,6 +142,7 @@ def change_password():
             devices.revoke_user_devices(
                 current_user.id, RevokeReason.PASSWORD, keep_id=current_user.current_device.id
             )
+            rekey_this_device()
             record("password_changed", target_user=current_user)
             db.session.commit()
             mail_notice("password_changed", current_user, user_agent(), client_ip())
@@ -156,6 +159,11 @@ def delete():
     if form.validate_on_submit():
         if not confirm_password(current_user, form.password.data):
             form.password.errors.append("That password is not right.")
+        elif is_last_active_admin(current_user):
+            form.form_errors.append(
+                "You are the last active admin: make another user an admin "
+                "before deleting your account."
+            )
         else:
             user = current_user._get_current_object()
             record("account_deleted", target_user=user)

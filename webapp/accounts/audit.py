@@ -8,14 +8,16 @@ write is logged and the action goes on.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from flask import has_request_context
 from flask_login import current_user
+from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.logs import safe
-from webapp.models import AuditEvent, User
+from webapp.logs import quoted
+from webapp.models import AuditEvent, User, utc_now
 
 logger = logging.getLogger("webapp.audit")
 
@@ -51,19 +53,49 @@ def record(
         logger.info(
             "%s actor=%s target=%s ip=%s",
             action,
-            safe(event.actor_username or "-"),
-            safe(event.target or (details or {}).get("identifier") or "-"),
-            ip or "-",
+            quoted(event.actor_username or "-"),
+            quoted(event.target or (details or {}).get("identifier") or "-"),
+            quoted(ip or "-"),
         )
     except Exception:  # an audit failure must not break the action it records
         logger.exception("could not record audit event %s", action)
 
 
-def record_alone(action: str, **kwargs: Any) -> None:
-    """Record an event for an action that writes nothing else, and commit it."""
+def record_alone(action: str, *, collapse_seconds: int = 0, **kwargs: Any) -> None:
+    """Record an event for an action that writes nothing else, and commit it.
+
+    With `collapse_seconds`, the same actor's event with the same target is
+    stored once in that window, and at most COLLAPSE_MAX of them in all, so
+    a refused user repeating requests cannot flood the log (the caller
+    still logs each one).
+    """
+    if collapse_seconds and _recently_recorded(action, collapse_seconds, **kwargs):
+        return
     record(action, **kwargs)
     try:
         db.session.commit()
     except Exception:
         db.session.rollback()
         logger.exception("could not store audit event %s", action)
+
+
+COLLAPSE_MAX = 10
+
+
+def _recently_recorded(
+    action: str, seconds: int, actor: User | None = None, target: str | None = None, **_: Any
+) -> bool:
+    if actor is None and has_request_context() and current_user.is_authenticated:
+        actor = current_user._get_current_object()
+    if actor is None:
+        return False
+    recent = db.session.scalars(
+        select(AuditEvent.target)
+        .where(
+            AuditEvent.action == action,
+            AuditEvent.actor_id == actor.id,
+            AuditEvent.created_at > utc_now() - timedelta(seconds=seconds),
+        )
+        .limit(COLLAPSE_MAX)
+    ).all()
+    return len(recent) >= COLLAPSE_MAX or target in recent

@@ -16,6 +16,7 @@ from webapp.mail import run_in_background
 from webapp.mail import send as send_mail
 from webapp.models import RevokeReason, User, utc_now
 from webapp.security import devices, passwords, reset_tokens, throttle
+from webapp.security.client import client_ip
 from webapp.security.identity import IdentityError, canonical_email
 
 logger = logging.getLogger("webapp.auth")
@@ -26,19 +27,23 @@ def authenticate(identifier: str, password: str) -> User | None:
 
     An unknown identifier still costs one bcrypt check, so timing does not
     tell which accounts exist; an inactive account fails the same way.
-    Every failure counts toward the backoff of the identifier typed, known
-    or not; while it waits, this raises Throttled without checking anything.
+    Failures count toward the backoff of the account, however it was
+    typed (or of the identifier, when it names none); while it waits, this
+    raises Throttled without checking the password.
     """
-    throttle.check(identifier)
     user = find_user(identifier)
     if user is None:
+        counters = throttle.buckets(throttle.identifier_subject(identifier), client_ip())
+        throttle.check(counters)
         passwords.burn_password_check(password)
-        throttle.failed(identifier)
+        throttle.failed(counters)
         return None
+    counters = throttle.buckets(throttle.account_subject(user.id), client_ip())
+    throttle.check(counters)
     if not passwords.check_password(password, user.password_hash) or not user.is_active:
-        throttle.failed(identifier)
+        throttle.failed(counters)
         return None
-    throttle.succeeded(identifier)
+    throttle.succeeded(counters)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     return user
@@ -47,15 +52,16 @@ def authenticate(identifier: str, password: str) -> User | None:
 def confirm_password(user: User, password: str) -> bool:
     """Return whether `password` is the signed-in user's password.
 
-    Failures count toward the backoff of the username, as failed logins do,
+    Failures count toward the backoff of the account, as failed logins do,
     so a stolen session cannot be used to guess the password; while it
     waits, this raises Throttled.
     """
-    throttle.check(user.username)
+    counters = throttle.buckets(throttle.account_subject(user.id), client_ip())
+    throttle.check(counters)
     if passwords.check_password(password, user.password_hash):
-        throttle.succeeded(user.username)
+        throttle.succeeded(counters)
         return True
-    throttle.failed(user.username)
+    throttle.failed(counters)
     return False
 
 
@@ -104,8 +110,9 @@ def reset_password(user: User, password: str) -> bool:
 
     Returns False when the password changed since the link was checked (the
     same link used twice at once): the update is conditional on the old
-    hash, so only one use wins. Clears the backoff of the username and
-    email, so a reset gets a throttled owner back in.
+    hash, so only one use wins. Clears the account's backoff (account-wide,
+    and from this address), so a reset gets a throttled owner back in;
+    a stranger's address stays slowed.
     """
     new_hash = passwords.hash_password(password)
     won = db.session.execute(
@@ -118,5 +125,5 @@ def reset_password(user: User, password: str) -> bool:
         return False
     set_committed_value(user, "password_hash", new_hash)
     devices.revoke_user_devices(user.id, RevokeReason.RESET)
-    throttle.succeeded(user.username, user.email)
+    throttle.succeeded(throttle.buckets(throttle.account_subject(user.id), client_ip()))
     return True

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import USER_ROLE, Role, User
+from webapp.models import ADMIN_ROLE, USER_ROLE, Role, User
 from webapp.security import passwords
-from webapp.security.identity import IdentityError, canonical_email, canonical_identifier
+from webapp.security.identity import lookup_key
 
 
 class DuplicateAccount(Exception):
@@ -46,12 +48,7 @@ def create_user(username: str, email: str, password: str, role_name: str = USER_
 
 def find_user(identifier: str) -> User | None:
     """Return the user whose username or email is `identifier`, any case."""
-    key = canonical_identifier(identifier)
-    if "@" in key:
-        try:
-            key = canonical_email(identifier)
-        except IdentityError:
-            pass
+    key = lookup_key(identifier)
     return db.session.scalars(
         select(User).where(or_(User.username == key, User.email == key))
     ).first()
@@ -60,3 +57,16 @@ def find_user(identifier: str) -> User | None:
 def delete_account(user: User) -> None:
     """Delete the user; the database deletes their devices with them."""
     db.session.delete(user)
+
+
+def active_admin_ids(lock: bool = False) -> list[uuid.UUID]:
+    """Return the ids of the active admins; `lock` locks their rows (PostgreSQL)."""
+    stmt = select(User.id).join(User.role).where(Role.name == ADMIN_ROLE, User.is_active.is_(True))
+    if lock:
+        stmt = stmt.with_for_update(of=User)
+    return list(db.session.scalars(stmt))
+
+
+def is_last_active_admin(user: User) -> bool:
+    """Return whether `user` is the only active admin."""
+    return user.is_active and user.is_admin and active_admin_ids() == [user.id]

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from webapp.accounts.audit import record_alone
+from webapp.accounts.users import is_last_active_admin
 from webapp.admin import services
 from webapp.admin.forms import (
     ActionForm,
@@ -21,9 +22,9 @@ from webapp.admin.forms import (
 )
 from webapp.admin.services import AdminError
 from webapp.extensions import db, login_manager
-from webapp.logs import safe
+from webapp.logs import quoted
 from webapp.models import Role, User
-from webapp.security.login import fresh_login_required
+from webapp.security.login import fresh_login_required, rekey_this_device
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 logger = logging.getLogger("webapp.admin")
@@ -38,13 +39,16 @@ def require_admin():
         return login_manager.unauthorized()
     if not current_user.is_admin:
         logger.warning(
-            "admin access denied user=%s %s %s",
-            safe(current_user.username),
-            request.method,
-            safe(request.path),
+            "admin access denied user=%s method=%s path=%s",
+            quoted(current_user.username),
+            quoted(request.method),
+            quoted(request.path),
         )
+        # Every refusal is logged; the audit table keeps each a minute per user (at most 10).
         record_alone(
             "admin_access_denied",
+            collapse_seconds=60,
+            target=f"{request.method} {request.path}"[:255],
             details={"method": request.method, "path": request.path[:200]},
         )
         abort(403)
@@ -88,7 +92,7 @@ def _render_user(user: User, role_form: UserRoleForm | None = None, status: int 
             user=user,
             role_form=role_form,
             devices=services.user_devices(user, current_id),
-            last_admin=services.is_last_active_admin(user),
+            last_admin=is_last_active_admin(user),
         ),
         status,
     )
@@ -125,6 +129,8 @@ def user_action(user_id: uuid.UUID):
             _require_valid(ActionForm())
             keep = current_user.current_device.id if is_self else None
             count = services.sign_out_devices(user, keep_id=keep)
+            if is_self:
+                rekey_this_device()
             message = f"Signed {user.username} out of {_devices(count)}."
         elif action == "revoke":
             form = RevokeDeviceForm()

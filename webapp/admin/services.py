@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.accounts.audit import record
 from webapp.accounts.device_list import DeviceRow, device_rows
+from webapp.accounts.users import active_admin_ids
 from webapp.extensions import db
 from webapp.models import ADMIN_ROLE, AuditEvent, RefreshToken, RevokeReason, Role, User
 from webapp.security import devices
@@ -178,18 +179,6 @@ def user_devices(user: User, current_id: int | None) -> list[DeviceRow]:
     return [row for row in device_rows(user, current_id) if not row.stolen]
 
 
-def _active_admin_ids(lock: bool = False) -> list[uuid.UUID]:
-    stmt = select(User.id).join(User.role).where(Role.name == ADMIN_ROLE, User.is_active.is_(True))
-    if lock:
-        stmt = stmt.with_for_update(of=User)
-    return list(db.session.scalars(stmt))
-
-
-def is_last_active_admin(user: User) -> bool:
-    """Return whether `user` is the only active admin."""
-    return user.is_active and user.is_admin and _active_admin_ids() == [user.id]
-
-
 def _ensure_other_active_admin(user: User, doing: str) -> None:
     """Refuse `doing` when `user` is the last active admin.
 
@@ -198,12 +187,29 @@ def _ensure_other_active_admin(user: User, doing: str) -> None:
     """
     if not (user.is_active and user.is_admin):
         return
-    ids = _active_admin_ids(lock=True)
+    ids = active_admin_ids(lock=True)
     if not any(admin_id != user.id for admin_id in ids):
-        raise AdminError(
-            f"{user.username} is the last active admin and cannot be {doing}. "
-            "Make another user an admin first."
-        )
+        raise AdminError(_last_admin_message(user, doing))
+
+
+def _last_admin_message(user: User, doing: str) -> str:
+    return (
+        f"{user.username} is the last active admin and cannot be {doing}. "
+        "Make another user an admin first."
+    )
+
+
+def _ensure_an_active_admin_remains(user: User, doing: str) -> None:
+    """Re-count the active admins after the change, inside its transaction.
+
+    The change's UPDATE holds SQLite's write lock until the commit, so of
+    two admins demoting each other at the same moment, the second counts
+    after the first's change and is refused (on PostgreSQL the row locks
+    taken before the change already serialise them).
+    """
+    if not active_admin_ids():
+        db.session.rollback()
+        raise AdminError(_last_admin_message(user, doing))
 
 
 def change_role(user: User, role_id: int) -> bool:
@@ -218,6 +224,7 @@ def change_role(user: User, role_id: int) -> bool:
     old = user.role.name
     user.role = role
     db.session.flush()
+    _ensure_an_active_admin_remains(user, "demoted")
     record("role_changed", target_user=user, details={"from": old, "to": role.name})
     return True
 
@@ -235,6 +242,8 @@ def set_active(user: User, active: bool) -> int:
         signed_out = devices.revoke_user_devices(user.id, RevokeReason.ADMIN)
     user.is_active = active
     db.session.flush()
+    if not active:
+        _ensure_an_active_admin_remains(user, "deactivated")
     if active:
         record("user_activated", target_user=user)
     else:

@@ -12,7 +12,7 @@ from webapp.accounts.credentials import authenticate
 from webapp.accounts.users import DuplicateAccount, create_user
 from webapp.auth.forms import LoginForm, SignupForm
 from webapp.extensions import db, limiter
-from webapp.logs import safe
+from webapp.logs import quoted
 from webapp.security.login import sign_in, sign_out
 from webapp.security.redirects import safe_next
 from webapp.security.throttle import Throttled
@@ -84,7 +84,7 @@ def login():
         try:
             user = authenticate(form.identifier.data, form.password.data)
         except Throttled as exc:
-            logger.warning("login throttled for %s", safe(form.identifier.data[:100]))
+            logger.warning("login throttled identifier=%s", quoted(form.identifier.data[:100]))
             form.form_errors.append(exc.message)
             page = render_template("auth/login.html", form=form)
             return page, 429, {"Retry-After": str(exc.retry_after)}

@@ -29,8 +29,12 @@ class RevokeReason:
 class RefreshToken(Base):
     """A signed-in browser.
 
-    `token_hash` is the SHA-256 of the remember cookie's token (NULL for a
-    device that is not remembered); the token itself is never stored.
+    A remembered device's cookie is `series.secret`: `series` is a random
+    selector that names the device for its whole life (until re-keyed), and
+    `token_hash` is the SHA-256 of the current secret (NULL for a device
+    that is not remembered); secrets are never stored. `session_generation`
+    is carried by every session of the device (see `User.get_id`); bumping
+    it signs out every browser sharing the device but the one that acted.
     """
 
     __tablename__ = "refresh_tokens"
@@ -58,6 +62,10 @@ class RefreshToken(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(16))
     name: Mapped[str | None] = mapped_column(String(60))
     notice_dismissed: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+    # Added by the device-series migration.
+    series: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     user: Mapped[User] = relationship(back_populates="devices")
 

@@ -49,7 +49,8 @@ class User(UserMixin, Base):
         """Name the signed-in device, not only the user, so it can be revoked."""
         if self.current_device is None:
             raise RuntimeError("a user signs in through a device")
-        return f"{self.id}:{self.current_device.id}"
+        device = self.current_device
+        return f"{self.id}:{device.id}:{device.session_generation}"
 
     def __repr__(self) -> str:
         return f"<User {self.username}>"

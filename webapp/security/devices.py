@@ -1,16 +1,39 @@
 """Devices: revocable sign-ins backed by the `refresh_tokens` table.
 
-Every sign-in creates a device row and the Flask session names it (see
-`User.get_id`). "Remember this device" adds a long-lived cookie holding a
-random 256-bit token; only its SHA-256 is stored and looked up. A cookie
-sign-in rotates the token with one conditional UPDATE; the token it
-replaced stays accepted for a short grace period (browsers send parallel
-requests with the same cookie) and after that counts as stolen.
+Every sign-in creates a device row and the Flask session names it and the
+device's session generation (see `User.get_id`).
+
+"Remember this device" adds a long-lived cookie `series.secret` (the
+improved Jaspan/Miller scheme, as a split token): `series` is a random
+128-bit selector that names the device, `secret` a 256-bit verifier of
+which only the SHA-256 is stored, compared in constant time and never
+used in a WHERE clause. A cookie sign-in rotates the secret with one
+conditional UPDATE (one racing request wins). How theft is decided:
+
+- the current secret of a series: the browser is signed in, the secret rotates;
+- the secret it just replaced, within REMEMBER_GRACE_SECONDS of the
+  rotation: one browser's racing requests (or a browser whose rotation
+  response was lost). It is signed in *provisionally* (the session ends
+  with the grace period unless the browser then shows the current secret)
+  and handed the current secret, which it can recompute: each successor
+  secret is an HMAC of the one it replaces under a key derived from
+  SECRET_KEY, so nothing but hashes is stored;
+- any other secret of a known series (the replaced one after the grace
+  period, or one replaced several rotations ago): two browsers hold copies
+  of one cookie. The device is revoked as stolen, and the mechanism sends
+  `signals.token_theft_detected` (the account domain audits and mails).
+
+Re-keying a device (password change, "Sign out all other devices") bumps
+its session generation and starts a new series, so every other browser
+sharing the device (a copied session or cookie) is signed out, while the
+browser that acted gets the new session id and cookie.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import re
 import secrets
 import uuid
@@ -20,25 +43,50 @@ from datetime import datetime, timedelta
 from flask import Response, current_app
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.extensions import db
 from webapp.models import RefreshToken, RevokeReason, User, utc_now
 from webapp.security import signals
 
-TOKEN_BYTES = 32  # 256 bits
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+SERIES_BYTES = 16  # 128 bits: the selector
+SECRET_BYTES = 32  # 256 bits: the verifier
+_COOKIE_RE = re.compile(r"^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def new_token() -> tuple[str, str]:
-    """Return a fresh remember token and the hash stored for it."""
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    return token, hash_token(token)
+def new_token() -> tuple[str, str, str]:
+    """Return a fresh remember cookie value, its series and the hash stored for its secret."""
+    series = secrets.token_urlsafe(SERIES_BYTES)
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    return f"{series}.{secret}", series, hash_token(secret)
 
 
-def hash_token(token: str) -> str:
-    """Return the SHA-256 of a token; a 256-bit random value needs no stretching."""
-    return hashlib.sha256(token.encode("ascii")).hexdigest()
+def hash_token(secret: str) -> str:
+    """Return the SHA-256 of a secret; a 256-bit random value needs no stretching."""
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def parse_cookie(raw: str) -> tuple[str, str] | None:
+    """Return the (series, secret) of a remember cookie, or None if it is not one."""
+    match = _COOKIE_RE.match(raw)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def successor_secret(series: str, secret: str) -> str:
+    """Return the secret that replaces `secret` when its series rotates.
+
+    Derived rather than drawn at random, so a request that presents the
+    secret just replaced, inside the grace period, can be handed the current
+    one although only its hash is stored. Without SECRET_KEY nobody can
+    compute it, and a secret's own holder gains nothing they could not get
+    by presenting it.
+    """
+    key = hmac.new(
+        _settings()["SECRET_KEY"].encode("utf-8"), b"remember-rotation", hashlib.sha256
+    ).digest()
+    mac = hmac.new(key, f"{series}.{secret}".encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
 
 
 def _settings() -> dict:
@@ -82,15 +130,16 @@ def create_device(
     """Add a device for a new sign-in; return it and its remember token, if any."""
     config = _settings()
     now = utc_now()
-    token = token_hash = None
+    token = series = token_hash = None
     if remember:
-        token, token_hash = new_token()
+        token, series, token_hash = new_token()
         lifetime = timedelta(days=config["REMEMBER_DAYS"])
     else:
         lifetime = timedelta(hours=config["SESSION_MAX_HOURS"])
     _evict_least_recently_used(user.id, keep=config["MAX_DEVICES_PER_USER"] - 1)
     device = RefreshToken(
         user=user,
+        series=series,
         token_hash=token_hash,
         is_remembered=remember,
         expires_at=now + lifetime,
@@ -155,12 +204,7 @@ _REMEMBERED_DEVICE = (
     select(RefreshToken)
     .join(RefreshToken.user)
     .options(contains_eager(RefreshToken.user))
-    .where(
-        or_(
-            RefreshToken.token_hash == bindparam("presented"),
-            RefreshToken.previous_token_hash == bindparam("presented"),
-        )
-    )
+    .where(RefreshToken.series == bindparam("series"))
 )
 # One row wins: only a request that still sees the presented token rotates it.
 _ROTATE = (
@@ -183,16 +227,20 @@ def load_session_user(alt_id: str) -> User | None:
 
     One query reads the device, the user and the role together.
     """
-    user_part, _, device_part = alt_id.partition(":")
+    user_part, _, rest = alt_id.partition(":")
+    device_part, _, generation_part = rest.partition(":")
     try:
         user_id = uuid.UUID(user_part)
         device_id = int(device_part)
+        generation = int(generation_part)
     except ValueError:
         return None
     row = db.session.execute(
         _SESSION_DEVICE, {"device_id": device_id, "user_id": user_id}
     ).scalar_one_or_none()
-    if row is None or not row.user.is_active or not is_live(row):
+    if row is None or row.session_generation != generation:
+        return None
+    if not row.user.is_active or not is_live(row):
         return None
     touch(row)
     row.user.current_device = row
@@ -216,50 +264,105 @@ def touch(device: RefreshToken) -> None:
 
 @dataclass
 class Restored:
-    """The outcome of presenting a remember cookie."""
+    """The outcome of presenting a remember cookie.
+
+    `provisional_until` (epoch seconds) is set for a sign-in through the
+    grace period: that session ends then unless its browser shows the
+    current secret.
+    """
 
     user: User | None = None
     new_token: str | None = None
     theft: bool = False
+    provisional_until: float | None = None
 
 
 def restore_from_cookie(raw: str) -> Restored:
-    """Sign a browser in from its remember cookie, rotating the token.
+    """Sign a browser in from its remember cookie, rotating the secret.
 
     Unknown, malformed, revoked and expired cookies give an empty result;
-    a replaced token presented after the grace period revokes its device.
+    a stale secret of a known series revokes its device as stolen.
     """
-    if not _TOKEN_RE.match(raw):
+    parsed = parse_cookie(raw)
+    if parsed is None:
         return Restored()
-    presented = hash_token(raw)
-    device = db.session.execute(_REMEMBERED_DEVICE, {"presented": presented}).scalar_one_or_none()
-    if device is None or not device.is_remembered:
+    series, secret = parsed
+    device = db.session.execute(_REMEMBERED_DEVICE, {"series": series}).scalar_one_or_none()
+    if device is None or not device.is_remembered or device.token_hash is None:
         return Restored()
     now = utc_now()
     if not device.user.is_active or not is_live(device, now):
         return Restored()
-    grace = timedelta(seconds=_settings()["REMEMBER_GRACE_SECONDS"])
+    presented = hash_token(secret)
+    successor = successor_secret(series, secret)
 
-    if device.token_hash == presented:
-        token, token_hash = new_token()
-        won = db.session.execute(
+    if hmac.compare_digest(presented, device.token_hash):
+        db.session.execute(
             _ROTATE,
-            {"device_id": device.id, "presented": presented, "new_hash": token_hash, "now": now},
-        ).rowcount
+            {
+                "device_id": device.id,
+                "presented": presented,
+                "new_hash": hash_token(successor),
+                "now": now,
+            },
+        )
         db.session.commit()
         device.user.current_device = device
-        # A racing request rotated first: this one rides its grace period.
-        return Restored(user=device.user, new_token=token if won == 1 else None)
+        # Winner or not, every racing request hands out the same successor.
+        return Restored(user=device.user, new_token=f"{series}.{successor}")
 
-    if device.rotated_at is not None and now - device.rotated_at <= grace:
+    grace = timedelta(seconds=_settings()["REMEMBER_GRACE_SECONDS"])
+    if (
+        device.previous_token_hash is not None
+        and hmac.compare_digest(presented, device.previous_token_hash)
+        and device.rotated_at is not None
+        and now - device.rotated_at <= grace
+    ):
         device.user.current_device = device
-        return Restored(user=device.user)
+        current = hmac.compare_digest(hash_token(successor), device.token_hash)
+        return Restored(
+            user=device.user,
+            new_token=f"{series}.{successor}" if current else None,
+            provisional_until=(device.rotated_at + grace).timestamp(),
+        )
 
     revoke_device(device, RevokeReason.THEFT)
     # The account domain audits and mails the owner, in this transaction.
     signals.token_theft_detected.send(current_app._get_current_object(), device=device)
     db.session.commit()
     return Restored(theft=True)
+
+
+def presents_current_secret(device: RefreshToken, raw: str | None) -> bool:
+    """Return whether a remember cookie holds the device's current secret."""
+    parsed = parse_cookie(raw or "")
+    if parsed is None or device.token_hash is None or parsed[0] != device.series:
+        return False
+    return hmac.compare_digest(hash_token(parsed[1]), device.token_hash)
+
+
+def rekey(device: RefreshToken) -> str | None:
+    """Start a new generation of the device's sessions and, if remembered, a new series.
+
+    Every browser sharing the device is signed out at its next request;
+    returns the new remember cookie value for the browser that acted.
+    """
+    values: dict = {"session_generation": device.session_generation + 1}
+    token = None
+    if device.is_remembered:
+        token, series, token_hash = new_token()
+        values.update(
+            series=series, token_hash=token_hash, previous_token_hash=None, rotated_at=None
+        )
+    db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == device.id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    for name, value in values.items():
+        set_committed_value(device, name, value)
+    return token
 
 
 def set_remember_cookie(response: Response, token: str) -> None:

@@ -54,3 +54,18 @@ def canonical_identifier(raw: str) -> str:
     """Return the form of a login identifier (username or email) to look up."""
     text = unicodedata.normalize("NFKC", raw).strip().casefold()
     return text[: EMAIL_MAX + 1]
+
+
+def lookup_key(raw: str) -> str:
+    """Return the canonical form a login identifier is looked up by.
+
+    An email is canonicalised as stored (IDNA folds variation selectors and
+    ideographic full stops in the domain); anything else as a username.
+    """
+    key = canonical_identifier(raw)
+    if "@" in key:
+        try:
+            return canonical_email(raw)
+        except IdentityError:
+            pass
+    return key

@@ -8,12 +8,13 @@ row, is restored here before any view runs.
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, g, request, session
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_user, logout_user, session_protected
 from werkzeug.wrappers import Response
 
 from webapp.extensions import login_manager
@@ -22,6 +23,9 @@ from webapp.security import devices
 from webapp.security.client import client_ip, user_agent
 
 FRESH_UNTIL_KEY = "fresh_until"
+# A session signed in through the grace period ends then (epoch seconds)
+# unless its browser shows the device's current remember secret.
+PROVISIONAL_UNTIL_KEY = "provisional_until"
 REAUTH_KEY = "webapp.reauthenticate"
 
 # Shows the "Confirm your password" step; gets the view to carry on with.
@@ -38,16 +42,41 @@ def init_app(app: Flask) -> None:
     # and our remember cookie would silently sign the browser back in; a
     # stolen session is instead ended by revoking its device.
     login_manager.session_protection = "basic"
+    # Flask-Login's own fingerprint reads X-Forwarded-For, which a client
+    # sets itself; ours uses the address ProxyFix trusts.
+    login_manager._session_identifier_generator = _session_identifier
+    session_protected.connect(_forget_freshness, app, weak=False)
     login_manager.user_loader(_load_user)
     app.before_request(restore_from_remember_cookie)
     app.after_request(_write_remember_cookie)
 
 
+def _session_identifier() -> str:
+    """Fingerprint the browser for session protection: client address and user agent."""
+    text = f"{client_ip() or ''}|{user_agent() or ''}"
+    return hashlib.sha512(text.encode("utf-8", "replace")).hexdigest()
+
+
+def _forget_freshness(sender: Flask, **_: object) -> None:
+    """Session protection fired: the session loses all freshness, ours included."""
+    session.pop(FRESH_UNTIL_KEY, None)
+
+
 def _load_user(alt_id: str) -> User | None:
     user = devices.load_session_user(alt_id)
     if user is None:
-        # The device was revoked or expired: forget it for good.
+        # The device was revoked, expired or re-keyed: forget it for good.
         session.clear()
+        return None
+    until = session.get(PROVISIONAL_UNTIL_KEY)
+    if until is not None and time.time() > until:
+        raw = request.cookies.get(current_app.config["REMEMBER_DEVICE_COOKIE_NAME"])
+        if not devices.presents_current_secret(user.current_device, raw):
+            # Signed in through the grace period, and not the browser that
+            # holds the current secret: the session ends with the grace period.
+            session.clear()
+            return None
+        session.pop(PROVISIONAL_UNTIL_KEY)
     return user
 
 
@@ -66,6 +95,8 @@ def restore_from_remember_cookie() -> None:
         return
     session.clear()
     login_user(restored.user, remember=False, fresh=False)
+    if restored.provisional_until is not None:
+        session[PROVISIONAL_UNTIL_KEY] = restored.provisional_until
     if restored.new_token:
         g.remember_cookie = restored.new_token
 
@@ -100,6 +131,20 @@ def sign_out(reason: str = RevokeReason.LOGOUT) -> None:
     logout_user()
     session.clear()
     g.remember_cookie = None
+
+
+def rekey_this_device() -> None:
+    """Sign out every other browser sharing this device; this one stays signed in.
+
+    For password changes and "Sign out all other devices" (the view commits):
+    a copied session cookie or remember cookie of this device stops working.
+    """
+    device = current_user.current_device
+    token = devices.rekey(device)
+    session["_user_id"] = current_user.get_id()
+    session.pop(PROVISIONAL_UNTIL_KEY, None)
+    if token is not None:
+        g.remember_cookie = token
 
 
 def is_fresh() -> bool:

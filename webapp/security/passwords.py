@@ -32,9 +32,29 @@ def check_password(password: str, password_hash: str) -> bool:
         bcrypt.checkpw(b"x", _dummy_hash(_rounds()).encode("ascii"))
         return False
     try:
-        return bcrypt.checkpw(encoded, password_hash.encode("ascii"))
+        matches = bcrypt.checkpw(encoded, password_hash.encode("ascii"))
     except ValueError:
         return False
+    if not matches:
+        _pad_to_current_cost(password_hash)
+    return matches
+
+
+def _pad_to_current_cost(password_hash: str) -> None:
+    """After a failed check of a hash made at a lower cost, spend the rest of a full check.
+
+    Hashes from before BCRYPT_ROUNDS was raised are rehashed at their next
+    login; until then a wrong password for such an account would answer
+    faster than one for an unknown name. bcrypt's work doubles with each
+    cost step, and 2**c == 2**old + 2**old + 2**(old+1) + ... + 2**(c-1), so
+    one dummy check at each cost from `old` to c-1 makes up the difference.
+    """
+    try:
+        cost = int(password_hash.split("$")[2])
+    except (IndexError, ValueError):
+        return
+    for rounds in range(max(cost, 4), _rounds()):
+        bcrypt.checkpw(b"x", _dummy_hash(rounds).encode("ascii"))
 
 
 def burn_password_check(password: str) -> None:

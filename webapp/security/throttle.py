@@ -1,21 +1,39 @@
-"""Per-account backoff: consecutive failures for one identifier make it wait.
+"""Per-account backoff: consecutive failures make the next attempts wait.
 
-After BACKOFF_THRESHOLD failures in a row for one normalized identifier
-(what was typed, known account or not, so a stranger learns nothing), each
-further attempt for it waits BACKOFF_BASE_SECONDS, doubling with every new
-failure, at most BACKOFF_MAX_SECONDS. The wait always ends, so a stranger
-can slow an account down but never lock it for good, and a password reset
-works during it. A success clears the count.
+What is counted. When the identifier typed names an account, failures
+count against the account (its id), whatever spelling or identifier was
+used (username or email, any case, any Unicode variant the lookup folds);
+for an unknown identifier, against the canonical form the lookup uses. So
+a stranger learns nothing, and no spelling dodges the count.
+
+Two buckets per attempt, so a stranger cannot lock the owner out:
+- (account, client address): after BACKOFF_THRESHOLD failures in a row
+  from one address, attempts from that address wait BACKOFF_BASE_SECONDS,
+  doubling with every new failure, at most BACKOFF_MAX_SECONDS. The owner,
+  signing in from their own address, is not slowed by a stranger's guesses.
+- the account alone: a higher ceiling, BACKOFF_ACCOUNT_THRESHOLD failures
+  in a row from any addresses, slows every address the same way, so
+  guessing spread over many addresses stays bounded (well under 100 an
+  hour). Reaching it takes that many requests from several addresses.
+We chose this over "known browsers are exempt" (the other common design)
+because it needs no state in the browser and protects the owner on a new
+browser too; Keycloak's per-user counting and Devise's unlock-on-reset
+both informed it: the wait always ends (no permanent lockout) and a
+password reset clears the account's count.
 
 The counters live in the rate-limit storage (the `limits` library, from
-RATELIMIT_STORAGE_URI), so processes sharing Redis share them; the backoff
-stays on when RATELIMIT_ENABLED=0 turns the per-IP limits off.
+RATELIMIT_STORAGE_URI), so processes sharing Redis share them; with the
+default memory://, each process counts alone (production warns at start).
+The backoff stays on when RATELIMIT_ENABLED=0 turns the per-IP limits off.
 
-Storage keys hold no identifier, only its keyed hash. The end of a wait is
-stored as a timestamp of our clock, not left to the storage's expiry, so
-every backend behaves the same; each wait is written once, under the
-failure count that started it, by the one process whose increment reached
-that count.
+Storage keys hold no identifier or address, only a keyed hash. The end of
+a wait is stored as a timestamp of our clock, not left to the storage's
+expiry, so every backend behaves the same; each wait is written once, under
+the failure count that started it, by the one process whose increment
+reached that count.
+
+Reset mail is limited per address by a short cooldown (RESET_MAIL_LIMIT,
+one per 2 minutes), not an hourly cap a stranger could spend.
 """
 
 from __future__ import annotations
@@ -25,6 +43,8 @@ import hmac
 import logging
 import math
 import time
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import Flask, current_app
@@ -32,7 +52,7 @@ from limits import parse
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from webapp.security.identity import canonical_identifier
+from webapp.security.identity import lookup_key
 
 logger = logging.getLogger("webapp.throttle")
 
@@ -68,79 +88,118 @@ class Throttled(Exception):
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION_KEY] = storage_from_string(app.config["RATELIMIT_STORAGE_URI"])
+    uri = app.config["RATELIMIT_STORAGE_URI"]
+    app.extensions[EXTENSION_KEY] = storage_from_string(uri)
+    if app.config["ENV_NAME"] == "production" and uri.startswith("memory://"):
+        logger.warning(
+            "RATELIMIT_STORAGE_URI is memory://: each process counts rate limits and "
+            "the login backoff alone, so with several workers they are that many times "
+            "looser. Point every process at one Redis (README, 'Deploying on PostgreSQL "
+            "with several processes', step 5)."
+        )
 
 
 def _storage() -> Storage:
     return current_app.extensions[EXTENSION_KEY]
 
 
-def _key(identifier: str) -> str:
-    """Return the storage key of an identifier: a keyed hash, never the text."""
+@dataclass(frozen=True)
+class Bucket:
+    """One failure counter: its storage key (a keyed hash) and its threshold."""
+
+    key: str
+    threshold: int
+
+
+def _hash(text: str) -> str:
+    """Return a storage key for `text`: a keyed hash, never the text."""
     secret = current_app.config["SECRET_KEY"].encode("utf-8")
-    canonical = canonical_identifier(identifier).encode("utf-8")
-    return hmac.new(secret, canonical, hashlib.sha256).hexdigest()[:32]
+    return hmac.new(secret, text.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
-def _wait_seconds(failures: int) -> int:
+def account_subject(user_id: uuid.UUID) -> str:
+    """Name an existing account for the backoff: by id, however it was typed."""
+    return f"user:{user_id}"
+
+
+def identifier_subject(identifier: str) -> str:
+    """Name an identifier that matches no account: its canonical lookup form."""
+    return f"id:{lookup_key(identifier)}"
+
+
+def buckets(subject: str, ip: str | None) -> list[Bucket]:
+    """Return the counters an attempt on `subject` from `ip` is checked against."""
+    config = current_app.config
+    return [
+        Bucket(_hash(f"{subject}|ip:{ip or '-'}"), config["BACKOFF_THRESHOLD"]),
+        Bucket(_hash(subject), config["BACKOFF_ACCOUNT_THRESHOLD"]),
+    ]
+
+
+def _wait_seconds(failures: int, threshold: int) -> int:
     """Return how long to wait after `failures` consecutive failures."""
     config = current_app.config
-    over = failures - config["BACKOFF_THRESHOLD"]
+    over = failures - threshold
     if over < 0:
         return 0
     return min(config["BACKOFF_BASE_SECONDS"] * 2 ** min(over, 30), config["BACKOFF_MAX_SECONDS"])
 
 
-def locked_until(identifier: str) -> float | None:
-    """Return when attempts for `identifier` may resume, or None if they may now."""
-    key = _key(identifier)
-    try:
-        storage = _storage()
-        failures = storage.get(f"{PREFIX}:fails:{key}")
-        if failures < current_app.config["BACKOFF_THRESHOLD"]:
-            return None
-        until = storage.get(f"{PREFIX}:until:{key}:{failures}")
-    except Exception:
-        # Fail open: an outage of the storage must not stop every login;
-        # bcrypt and the per-IP limits still slow guessing down.
-        logger.exception("backoff storage unavailable")
+def _locked_until(bucket: Bucket) -> float | None:
+    storage = _storage()
+    failures = storage.get(f"{PREFIX}:fails:{bucket.key}")
+    if failures < bucket.threshold:
         return None
+    until = storage.get(f"{PREFIX}:until:{bucket.key}:{failures}")
     now = time.time()
     if until <= now:
         return None
     return min(float(until), now + current_app.config["BACKOFF_MAX_SECONDS"])
 
 
-def check(identifier: str) -> None:
-    """Raise Throttled if attempts for `identifier` must wait."""
-    until = locked_until(identifier)
+def locked_until(counters: list[Bucket]) -> float | None:
+    """Return when attempts counted by `counters` may resume, or None if they may now."""
+    try:
+        waits = [until for bucket in counters if (until := _locked_until(bucket)) is not None]
+    except Exception:
+        # Fail open: an outage of the storage must not stop every login;
+        # bcrypt and the per-IP limits still slow guessing down.
+        logger.exception("backoff storage unavailable")
+        return None
+    return max(waits) if waits else None
+
+
+def check(counters: list[Bucket]) -> None:
+    """Raise Throttled if attempts counted by `counters` must wait."""
+    until = locked_until(counters)
     if until is not None:
         raise Throttled(until)
 
 
-def failed(identifier: str) -> None:
-    """Count a failed attempt; from the threshold on, start a wait."""
-    key = _key(identifier)
+def failed(counters: list[Bucket]) -> None:
+    """Count a failed attempt in each counter; from its threshold on, start a wait."""
     config = current_app.config
     try:
         storage = _storage()
-        failures = storage.incr(f"{PREFIX}:fails:{key}", config["BACKOFF_MEMORY_SECONDS"])
-        wait = _wait_seconds(failures)
-        if wait:
-            until_key = f"{PREFIX}:until:{key}:{failures}"
-            # A key left from before the last success would add up: drop it.
-            storage.clear(until_key)
-            storage.incr(until_key, wait + 60, amount=math.ceil(time.time()) + wait)
+        for bucket in counters:
+            memory = config["BACKOFF_MEMORY_SECONDS"]
+            failures = storage.incr(f"{PREFIX}:fails:{bucket.key}", memory)
+            wait = _wait_seconds(failures, bucket.threshold)
+            if wait:
+                until_key = f"{PREFIX}:until:{bucket.key}:{failures}"
+                # A key left from before the last success would add up: drop it.
+                storage.clear(until_key)
+                storage.incr(until_key, wait + 60, amount=math.ceil(time.time()) + wait)
     except Exception:
         logger.exception("backoff storage unavailable")
 
 
-def succeeded(*identifiers: str) -> None:
-    """Forget the failures of each identifier (a login or a password reset)."""
+def succeeded(counters: list[Bucket]) -> None:
+    """Forget the failures in each counter (a login or a password reset)."""
     try:
         storage = _storage()
-        for identifier in identifiers:
-            storage.clear(f"{PREFIX}:fails:{_key(identifier)}")
+        for bucket in counters:
+            storage.clear(f"{PREFIX}:fails:{bucket.key}")
     except Exception:
         logger.exception("backoff storage unavailable")
 
@@ -149,7 +208,7 @@ def allow_reset_mail(email: str) -> bool:
     """Count a reset mail to `email`; return whether it is within RESET_MAIL_LIMIT."""
     limit = parse(current_app.config["RESET_MAIL_LIMIT"])
     try:
-        return FixedWindowRateLimiter(_storage()).hit(limit, "reset-mail", _key(email))
+        return FixedWindowRateLimiter(_storage()).hit(limit, "reset-mail", _hash(f"mail:{email}"))
     except Exception:
         logger.exception("backoff storage unavailable")
         return True
