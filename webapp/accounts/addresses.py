@@ -27,11 +27,12 @@ from sqlalchemy.exc import IntegrityError
 from webapp.accounts.audit import record
 from webapp.accounts.device_list import describe_user_agent
 from webapp.accounts.notices import public_url
+from webapp.accounts.users import DuplicateAccount, create_user
 from webapp.extensions import db
+from webapp.mail import run_in_background, send_after_commit
 from webapp.mail import send as send_mail
-from webapp.mail import send_after_commit
 from webapp.models import EmailPurpose, RefreshToken, RevokeReason, User, utc_now
-from webapp.security import devices, email_tokens, throttle
+from webapp.security import devices, email_tokens, passwords, throttle
 
 logger = logging.getLogger("webapp.accounts")
 
@@ -48,6 +49,10 @@ TOO_SOON = "We sent a link to that address less than 2 minutes ago. Wait a momen
 
 class AddressTaken(Exception):
     """Another account holds the address (it took it while the link waited)."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(email)
+        self.email = email
 
 
 class ChangeRefused(Exception):
@@ -198,7 +203,7 @@ def _switch(user: User, new_email: str) -> None:
     except IntegrityError:
         # The unique index is the final word: another account has it now.
         user.email = old_email
-        raise AddressTaken from None
+        raise AddressTaken(new_email) from None
     user.pending_email = user.pending_email_until = None
     # Links to the old address die with it; reset links do too (they are
     # bound to the address they were mailed to, see security/reset_tokens.py).
@@ -275,15 +280,42 @@ def cancel_change(token: str) -> Cancelled | None:
     return Cancelled(user=user, email=link.email, restored=restored, restore_failed=restore_failed)
 
 
-# --- signup with a taken address (mandatory mode) ------------------------------
+# --- signup that tells nobody who is registered (mandatory mode) ------------------
 
 
-def report_signup_attempt(email: str) -> None:
+def sign_up_quietly(username: str, email: str, password: str, ip: str | None) -> None:
+    """Hash the password, then create the account, or warn the address's owner, off the request.
+
+    The request does the same work whatever the address (a bcrypt hash and
+    a queued job), so neither its answer nor its timing says whether the
+    address has an account. The caller has checked the username, which is
+    public.
+    """
+    run_in_background(_create_or_warn, username, email, passwords.hash_password(password), ip)
+
+
+def _create_or_warn(username: str, email: str, password_hash: str, ip: str | None) -> None:
+    try:
+        user = create_user(username, email, None, password_hash=password_hash)
+    except DuplicateAccount as exc:
+        db.session.rollback()
+        if exc.field == "email":
+            _report_signup_attempt(email, ip)
+            db.session.commit()
+        else:
+            logger.info("quiet signup dropped: the username was taken a moment ago")
+        return
+    record("signup", actor=user, target_user=user, details={"ip": ip})
+    send_confirmation(user)
+    db.session.commit()
+
+
+def _report_signup_attempt(email: str, ip: str | None) -> None:
     """Tell the owner of `email` that someone tried to sign up with it, with a way back in."""
     owner = db.session.scalars(select(User).where(User.email == email)).first()
     if owner is None:
         return
-    record("signup_existing_email", target_user=owner)
+    record("signup_existing_email", target_user=owner, details={"ip": ip})
     if not owner.is_active:
         return
     if not throttle.allow_address_mail("signup-attempt", email, CONFIRMATION_MAIL_LIMIT):

@@ -14,6 +14,7 @@ from flask_login import current_user
 
 from webapp.accounts.addresses import (
     AddressTaken,
+    PendingLink,
     cancel_change,
     confirm,
     peek_cancel,
@@ -57,21 +58,22 @@ def _invalid_link():
 
 def verify_email(token: str):
     """Show the button that confirms an address; pressing it confirms, once."""
-    pending = peek_confirmation(token)
-    if pending is None:
-        return _invalid_link()
     if request.method == "GET":
+        pending = peek_confirmation(token)
+        if pending is None:
+            return _invalid_link()
         return render_template("auth/verify_email.html", pending=pending, token=token)
+    # Straight to the conditional UPDATE: a click that loses the race reads nothing first.
     try:
         user = confirm(token)
-    except AddressTaken:
+    except AddressTaken as exc:
         db.session.rollback()
         error = (
             "Another account uses this address now, so yours cannot switch to it. "
             "Your email address stays as it was."
         )
-        page = render_template("auth/verify_email.html", pending=pending, token=token, error=error)
-        return page
+        pending = PendingLink(email=exc.email, is_change=True)
+        return render_template("auth/verify_email.html", pending=pending, token=token, error=error)
     if user is None:
         db.session.rollback()
         return _invalid_link()

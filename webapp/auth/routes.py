@@ -20,17 +20,18 @@ from flask_login import current_user
 
 from webapp.accounts.addresses import (
     must_confirm_first,
-    report_signup_attempt,
     send_confirmation,
+    sign_up_quietly,
     verification_mandatory,
 )
 from webapp.accounts.audit import record, record_alone
 from webapp.accounts.credentials import authenticate
-from webapp.accounts.users import DuplicateAccount, create_user
+from webapp.accounts.users import DuplicateAccount, create_user, username_taken
 from webapp.auth.forms import LoginForm, SignupForm
 from webapp.extensions import db, limiter
 from webapp.logs import safe
 from webapp.models import User
+from webapp.security.client import client_ip
 from webapp.security.login import sign_in, sign_out
 from webapp.security.redirects import safe_next
 from webapp.security.throttle import Throttled
@@ -83,45 +84,46 @@ def index():
 @bp.route("/signup", methods=["GET", "POST"])
 @limiter.limit(_signup_limit, methods=["POST"])
 def signup():
-    """Create an account and mail its address a confirmation link.
+    """Create an account, mail its address a confirmation link and sign it in.
 
-    With EMAIL_VERIFICATION=optional the account is signed in at once. With
-    mandatory nobody is, and a new address and one that already has an
-    account get the same page after the same work (a bcrypt hash and an
-    insert either way; the mail goes out in the background): the owner of
-    a taken address is told someone tried. Usernames are public, so a taken
-    one is still a form error.
+    With EMAIL_VERIFICATION=mandatory nobody is signed in, and the answer is
+    "Check your email" whether or not the address has an account (its
+    owner is told someone tried). Usernames are public: a taken one is
+    still a form error.
     """
     if current_user.is_authenticated:
         return redirect(url_for("account.overview"))
     form = SignupForm()
     if form.validate_on_submit():
-        mandatory = verification_mandatory()
-        try:
-            user = create_user(form.username.canonical, form.email.canonical, form.password.data)
-        except DuplicateAccount as exc:
-            db.session.rollback()
-            if exc.field == "username":
-                form.username.errors.append("That username is taken.")
-            elif mandatory:
-                report_signup_attempt(form.email.canonical)
-                db.session.commit()
+        if verification_mandatory():
+            if not username_taken(form.username.canonical):
+                sign_up_quietly(
+                    form.username.canonical, form.email.canonical, form.password.data, client_ip()
+                )
                 return render_template("auth/signup_sent.html")
-            else:
-                form.email.errors.append("An account with this email already exists.")
+            form.username.errors.append("That username is taken.")
         else:
-            record("signup", actor=user, target_user=user)
-            send_confirmation(user)
-            if mandatory:
+            try:
+                user = create_user(
+                    form.username.canonical, form.email.canonical, form.password.data
+                )
+            except DuplicateAccount as exc:
+                db.session.rollback()
+                if exc.field == "username":
+                    form.username.errors.append("That username is taken.")
+                else:
+                    form.email.errors.append("An account with this email already exists.")
+            else:
+                record("signup", actor=user, target_user=user)
+                send_confirmation(user)
+                sign_in(user, remember=False)
                 db.session.commit()
-                return render_template("auth/signup_sent.html")
-            sign_in(user, remember=False)
-            db.session.commit()
-            flash(
-                "Welcome! Your account is ready. We sent you a link to confirm your email address.",
-                "success",
-            )
-            return redirect(url_for("account.overview"))
+                flash(
+                    "Welcome! Your account is ready. "
+                    "We sent you a link to confirm your email address.",
+                    "success",
+                )
+                return redirect(url_for("account.overview"))
     return render_template("auth/signup.html", form=form)
 
 

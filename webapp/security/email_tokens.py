@@ -9,8 +9,9 @@ this rules out). Issuing a confirm or change link voids the user's older
 live ones of the same purpose, so only the newest link works.
 
 Cancel links are the exception: each is the way back of the address it
-was mailed to, so a later change (made, say, by whoever took the account)
-must not void it; a new one voids only older ones sent to the same address.
+was mailed to, so a later link (sent, say, by whoever took the account)
+must not void it. Using one voids the newer ones (see
+`accounts.addresses.cancel_change`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def _hash(token: str) -> str:
 
 def issue(user: User, purpose: str, email: str, lifetime: timedelta) -> str:
     """Add a link for `user` to `email`, void older live ones; return its token."""
-    void(user, purpose, email=email if purpose == EmailPurpose.CANCEL else None)
+    if purpose != EmailPurpose.CANCEL:
+        void(user, purpose)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = utc_now()
     db.session.add(
@@ -52,14 +54,10 @@ def issue(user: User, purpose: str, email: str, lifetime: timedelta) -> str:
     return token
 
 
-def void(
-    user: User, *purposes: str, email: str | None = None, newer_than: int | None = None
-) -> int:
-    """Spend the user's live links of these purposes (to `email`, or issued after
-    link `newer_than`, only, if given); return how many."""
+def void(user: User, *purposes: str, newer_than: int | None = None) -> int:
+    """Spend the user's live links of these purposes (only those issued after
+    link `newer_than`, if given); return how many."""
     criteria = [EmailToken.user_id == user.id, EmailToken.purpose.in_(purposes)]
-    if email is not None:
-        criteria.append(EmailToken.email == email)
     if newer_than is not None:
         criteria.append(EmailToken.id > newer_than)
     result = db.session.execute(
