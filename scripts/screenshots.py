@@ -8,6 +8,7 @@ and saves one viewport-sized PNG per page and width.
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -19,7 +20,14 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from tests.browser.pages import login  # noqa: E402
 from tests.browser.pages import signup as walk_signup  # noqa: E402
-from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server  # noqa: E402
+from tests.browser.server import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LiveServer,
+    Mailbox,
+    live_server,
+    smtp_server,
+)
 
 ADMIN = ("ada", "ada@keystone.example", "Adm1n-keeps-the-keys")
 PEOPLE = ["grace", "linus", "margaret", "ken", "barbara", "dennis", "radia", "tim"]
@@ -84,6 +92,10 @@ def seed(browser: Browser, server: LiveServer) -> tuple[dict, dict]:
     laptop = page.locator(".device", has_text="Firefox on Windows")
     laptop.get_by_label("Device name").fill("Work laptop")
     laptop.get_by_role("button", name="Rename").click()
+    # grace moves to a new address: the account page shows it waiting.
+    page.goto("/account/email")
+    page.get_by_label("New email", exact=True).fill("grace.hopper@keystone.example")
+    page.get_by_role("button", name="Change email", exact=True).click()
     grace_state = grace.storage_state()
     grace.close()
 
@@ -124,7 +136,13 @@ def signup_errors(page: Page) -> None:
     page.locator(".field-error").first.wait_for()
 
 
-# name -> (whose cookies, path, what to do before the picture)
+def link_to(mailbox: Mailbox, address: str, path: str) -> str:
+    """Return the path of the newest link to `path` mailed to `address`."""
+    text = mailbox.to(address)[-1].get_body(preferencelist=("plain",)).get_content()
+    return re.search(rf"https?://[^/\s]+({re.escape(path)}[A-Za-z0-9_-]+)", text).group(1)
+
+
+# name -> (whose cookies, path (or {link} from the mail), what to do before the picture)
 PAGES = {
     "landing": (None, "/", None),
     "signup-errors": (None, "/signup", signup_errors),
@@ -132,6 +150,9 @@ PAGES = {
     "reset-password": (None, "/reset-password", None),
     "account": ("grace", "/account", None),
     "devices": ("grace", "/account/devices", None),
+    "change-email": ("grace", "/account/email", None),
+    "confirm-email": (None, "{confirm}", None),
+    "cancel-email-change": (None, "{cancel}", None),
     "admin-users": ("admin", "/admin/users", None),
     "admin-roles": ("admin", "/admin/roles", None),
     "admin-audit": ("admin", "/admin/audit", None),
@@ -142,13 +163,18 @@ def main(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        live_server(Path(tmp), extra_env={"TRUSTED_PROXIES": "1"}) as server,
+        smtp_server() as (mailbox, smtp_port),
+        live_server(Path(tmp), smtp_port, extra_env={"TRUSTED_PROXIES": "1"}) as server,
         sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
         states = dict(zip(("grace", "admin"), seed(browser, server), strict=True))
+        links = {
+            "confirm": link_to(mailbox, "grace.hopper@keystone.example", "/verify-email/"),
+            "cancel": link_to(mailbox, "grace@keystone.example", "/account/email/cancel/"),
+        }
         for width_name, viewport in WIDTHS.items():
             for name, (who, path, act) in PAGES.items():
                 options = {"viewport": viewport}
@@ -156,7 +182,7 @@ def main(out_dir: Path) -> None:
                     options["storage_state"] = states[who]
                 with context(browser, server, "mac", **options) as made:
                     page = made.new_page()
-                    page.goto(path)
+                    page.goto(path.format(**links))
                     if act:
                         act(page)
                     target = out_dir / f"{name}-{width_name}.png"

@@ -120,3 +120,52 @@ def test_device_names_are_any_text_but_stay_escaped(client, user, name):
     assert response.status_code in (302, 413)
     page = client.get("/account/devices").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page
+
+
+@FUZZ
+@given(segment=st.one_of(st.text(min_size=1, max_size=80), st.from_regex(r"[A-Za-z0-9_-]{43}")))
+def test_email_link_pages_never_fail(client, segment):
+    path = quote(segment, safe="")
+    token = csrf_token(client, "/login")
+    for url in (f"/verify-email/{path}", f"/account/email/cancel/{path}"):
+        assert client.get(url).status_code in (400, 404, 405)
+        response = client.post(url, data={"csrf_token": token})
+        assert response.status_code in (400, 404, 405)
+    response = client.post("/verify-email", data={"csrf_token": token, "token": segment})
+    assert response.status_code in (302, 413)
+    assert client.get("/login").status_code == 200
+
+
+@FUZZ
+@given(new_email=nasty_text)
+def test_email_change_never_fails_or_changes_the_address(client, user, new_email):
+    signed_in(client)
+    token = csrf_token(client, "/account/email")
+    response = client.post("/account/email", data={"csrf_token": token, "new_email": new_email})
+    assert response.status_code in (200, 302, 413)
+    db.session.expire_all()
+    assert db.session.get(User, user.id).email == "alice@example.com"
+    assert "<script>alert(1)</script>" not in client.get("/account").get_data(as_text=True)
+
+
+@FUZZ
+@given(username=nasty_text, email=nasty_text, password=nasty_text)
+def test_quiet_signup_never_fails_or_signs_in(app, client, username, email, password):
+    app.config["EMAIL_VERIFICATION"] = "mandatory"
+    token = csrf_token(client, "/signup")
+    before = counts()
+    response = client.post(
+        "/signup",
+        data={
+            "csrf_token": token,
+            "username": username,
+            "email": email,
+            "password": password,
+            "confirm_password": password,
+        },
+    )
+    assert response.status_code in (200, 413)
+    users, devices = counts()
+    assert devices == before[1] == 0
+    assert users in (before[0], before[0] + 1)
+    assert client.get("/account").status_code == 302

@@ -47,6 +47,11 @@ def create_admin(username: str, email: str, password_stdin: bool) -> None:
     try:
         user = create_user(name, address, password, role_name=ADMIN_ROLE)
         from webapp.accounts.audit import record
+        from webapp.models import utc_now
+
+        # The operator vouches for the address: an admin is never locked out
+        # (or purged) by EMAIL_VERIFICATION=mandatory.
+        user.email_verified_at = utc_now()
 
         record("admin_created", actor=user, target_user=user, details={"via": "cli"})
         db.session.commit()
@@ -60,8 +65,22 @@ def create_admin(username: str, email: str, password_stdin: bool) -> None:
 @click.command("purge-devices")
 @click.option("--older-than-days", default=30, show_default=True, type=click.IntRange(min=0))
 def purge_devices(older_than_days: int) -> None:
-    """Delete devices that expired or were revoked more than N days ago."""
-    from webapp.security.devices import purge_devices as purge
+    """Delete devices that expired or were revoked more than N days ago.
 
-    count = purge(timedelta(days=older_than_days))
+    Also deletes email links spent or expired as long ago and, with
+    EMAIL_VERIFICATION=mandatory, accounts never confirmed after 7 days.
+    """
+    from webapp.accounts.addresses import purge_unconfirmed, verification_mandatory
+    from webapp.security.devices import purge_devices as purge
+    from webapp.security.email_tokens import purge as purge_email_links
+
+    older_than = timedelta(days=older_than_days)
+    count = purge(older_than)
     click.echo(f"Purged {count} device{'s' if count != 1 else ''}.")
+    purge_email_links(older_than)
+    if verification_mandatory():
+        deleted = purge_unconfirmed()
+        click.echo(
+            f"Deleted {deleted} account{'s' if deleted != 1 else ''} "
+            "whose email address was never confirmed."
+        )

@@ -59,6 +59,10 @@ def load_config(instance_path: str) -> dict[str, Any]:
             )
         secret_key = _development_secret_key(instance)
 
+    email_verification = os.environ.get("EMAIL_VERIFICATION", "").strip().lower() or "optional"
+    if email_verification not in {"optional", "mandatory"}:
+        raise ConfigError("EMAIL_VERIFICATION must be optional or mandatory")
+
     cookie_secure = _flag("COOKIE_SECURE", production)
     # The __Host- prefix pins a cookie to this host and path; browsers accept it
     # only with Secure, so plain-HTTP development uses unprefixed names.
@@ -116,6 +120,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # A cooldown per address, not a cap a stranger could spend for the owner.
         "RESET_MAIL_LIMIT": os.environ.get("RESET_MAIL_LIMIT", "1 per 2 minutes"),
         "RESET_TOKEN_MAX_AGE": _int("RESET_TOKEN_MAX_AGE", 3600),
+        # optional: signup signs in at once, the address is confirmed later;
+        # mandatory: no sign-in before it is (webapp/accounts/addresses.py).
+        "EMAIL_VERIFICATION": email_verification,
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
         "MAIL_PORT": _int("MAIL_PORT", 25),

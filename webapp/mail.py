@@ -32,13 +32,16 @@ from typing import Any
 
 from flask import Flask, current_app, render_template
 from flask_mailman import EmailMultiAlternatives
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
-from webapp.extensions import mail
+from webapp.extensions import db, mail
 from webapp.logs import safe
 
 logger = logging.getLogger("webapp.mail")
 
 EXTENSION_KEY = "webapp.outbox"
+AFTER_COMMIT_KEY = "webapp.mail_after_commit"
 
 
 @dataclass
@@ -54,6 +57,9 @@ def init_app(app: Flask) -> None:
     mail.init_app(app)
     executor = ThreadPoolExecutor(max_workers=app.config["MAIL_WORKERS"], thread_name_prefix="mail")
     app.extensions[EXTENSION_KEY] = Outbox(executor=executor)
+    if not event.contains(Session, "after_commit", _send_committed):
+        event.listen(Session, "after_commit", _send_committed)
+        event.listen(Session, "after_rollback", _drop_uncommitted)
 
 
 def _outbox(app: Flask) -> Outbox:
@@ -75,6 +81,25 @@ def run_in_background(job: Callable[..., Any], *args: Any) -> None:
     with outbox.lock:
         outbox.pending.add(future)
     future.add_done_callback(lambda done: _forget(outbox, done))
+
+
+def send_after_commit(job: Callable[..., Any], *args: Any) -> None:
+    """Run `job(*args)` in the background once the current transaction commits.
+
+    For mail that announces what the transaction stores (a link whose token
+    it adds, a change it makes): a rollback drops the job, so nobody is
+    mailed a link that does not exist or told of a change that did not happen.
+    """
+    db.session.info.setdefault(AFTER_COMMIT_KEY, []).append((job, args))
+
+
+def _send_committed(session: Session) -> None:
+    for job, args in session.info.pop(AFTER_COMMIT_KEY, []):
+        run_in_background(job, *args)
+
+
+def _drop_uncommitted(session: Session) -> None:
+    session.info.pop(AFTER_COMMIT_KEY, None)
 
 
 def _forget(outbox: Outbox, future: Future) -> None:

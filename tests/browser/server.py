@@ -48,8 +48,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def fresh_database(tmp_dir: Path) -> str:
-    """Return the URL of an empty database: SQLite in tmp_dir, or `<name>_browser` on PostgreSQL.
+def fresh_database(tmp_dir: Path, name: str = "browser") -> str:
+    """Return the URL of an empty database: SQLite in tmp_dir, or `<db>_<name>` on PostgreSQL.
 
     On PostgreSQL (TEST_DATABASE_URL set) the browser tests get a database of
     their own next to the suite's, so a live server never races the suite's
@@ -57,8 +57,8 @@ def fresh_database(tmp_dir: Path) -> str:
     """
     base = os.environ.get("TEST_DATABASE_URL")
     if not base:
-        return f"sqlite:///{tmp_dir / 'browser.db'}"
-    return fresh_postgres_database(base, f"{make_url(base).database}_browser")
+        return f"sqlite:///{tmp_dir / f'{name}.db'}"
+    return fresh_postgres_database(base, f"{make_url(base).database}_{name}")
 
 
 def _tool(name: str) -> list[str]:
@@ -160,10 +160,17 @@ def _wait_until_up(url: str, process: subprocess.Popen, log_path: Path) -> None:
 
 @contextmanager
 def live_server(
-    tmp_dir: Path, smtp_port: int | None = None, extra_env: dict[str, str] | None = None
+    tmp_dir: Path,
+    smtp_port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    database: str = "browser",
 ) -> Iterator[LiveServer]:
-    """Migrate a fresh database, serve the app with gunicorn, and stop it afterwards."""
-    database_url = fresh_database(tmp_dir)
+    """Migrate a fresh database, serve the app with gunicorn, and stop it afterwards.
+
+    `database` names the database (on PostgreSQL, `<TEST_DATABASE_URL's>_<database>`),
+    so a second server beside the session's gets one of its own.
+    """
+    database_url = fresh_database(tmp_dir, database)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {

@@ -197,3 +197,24 @@ def test_admin_forms_by_keyboard(new_page, admin_account):
     expect(page.get_by_role("status")).to_be_visible()
     page.goto("/admin/roles")
     expect(page.get_by_role("link", name=role_name, exact=True)).to_be_visible()
+
+
+def test_email_change_and_its_link_by_keyboard(new_page, mailbox):
+    username = unique()
+    new = f"{username}@new.example.org"
+    page = new_page()
+    signup(page, username)
+    page.goto("/account/email")
+    fill_by_keyboard(page, {"New email": new})
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text(f"We sent a link to {new}.")
+
+    body = mailbox.to(new)[-1].get_body(preferencelist=("plain",)).get_content()
+    link = re.search(r"https?://\S+/verify-email/[A-Za-z0-9_-]+", body).group(0)
+    other = new_page()
+    other.goto(link)
+    tab_to(other, other.get_by_role("button", name="Confirm email address", exact=True))
+    other.keyboard.press("Enter")
+    expect(other.get_by_role("status")).to_have_text("Your email address is confirmed.")
+    page.goto("/account")
+    expect(details(page, "Email")).to_have_text(new)

@@ -6,7 +6,7 @@ from flask_login import current_user
 from wtforms import StringField, SubmitField
 from wtforms.validators import Length, ValidationError
 
-from webapp.forms_common import Form, password_field
+from webapp.forms_common import Form, email_field, password_field
 from webapp.security.passwords import password_problems
 
 
@@ -35,6 +35,11 @@ class ChangePasswordForm(Form):
     def validate_confirm_new_password(self, field) -> None:
         if field.data != self.new_password.data:
             raise ValidationError("The two passwords do not match.")
+
+
+class ChangeEmailForm(Form):
+    new_email = email_field("New email")
+    submit = SubmitField("Change email")
 
 
 class DeleteAccountForm(Form):

@@ -7,11 +7,13 @@ from flask_login import current_user, login_required
 
 from webapp.account.forms import (
     ActionForm,
+    ChangeEmailForm,
     ChangePasswordForm,
     DeleteAccountForm,
     RenameDeviceForm,
 )
 from webapp.account.reauth import confirm_password_step
+from webapp.accounts.addresses import CHANGE_LIFETIME, ChangeRefused, request_change
 from webapp.accounts.audit import record
 from webapp.accounts.credentials import confirm_password, set_password
 from webapp.accounts.device_list import device_rows, own_device
@@ -45,7 +47,7 @@ def require_login() -> None:
 
 @bp.get("")
 def overview():
-    """Show the account's details."""
+    """Show the account's details, and whether its address is confirmed."""
     return render_template("account/overview.html")
 
 
@@ -149,6 +151,30 @@ def change_password():
             flash("Your password is changed. Every other device is signed out.", "success")
             return redirect(url_for(".overview"))
     return render_template("account/password.html", form=form)
+
+
+@bp.route("/email", methods=["GET", "POST"])
+@fresh_login_required
+def change_email():
+    """Ask to move the account to a new address; it moves when the link mailed there is followed."""
+    form = ChangeEmailForm()
+    if form.validate_on_submit():
+        new_email = form.new_email.canonical
+        try:
+            request_change(current_user, new_email, user_agent(), client_ip())
+        except ChangeRefused as exc:
+            db.session.rollback()
+            form.new_email.errors.append(str(exc))
+        else:
+            db.session.commit()
+            hours = int(CHANGE_LIFETIME.total_seconds() // 3600)
+            flash(
+                f"We sent a link to {new_email}. Your address changes when you follow it, "
+                f"within {hours} hours. We told your current address too.",
+                "success",
+            )
+            return redirect(url_for(".overview"))
+    return render_template("account/email.html", form=form)
 
 
 @bp.route("/delete", methods=["GET", "POST"])

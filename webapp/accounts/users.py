@@ -21,17 +21,26 @@ class DuplicateAccount(Exception):
         self.field = field
 
 
-def create_user(username: str, email: str, password: str, role_name: str = USER_ROLE) -> User:
+def create_user(
+    username: str,
+    email: str,
+    password: str | None,
+    role_name: str = USER_ROLE,
+    *,
+    password_hash: str | None = None,
+) -> User:
     """Add a user with canonical `username` and `email`; the database decides uniqueness.
 
-    Raises DuplicateAccount, after rolling the session back, when either is
-    taken, including by a signup that committed a moment ago in another process.
+    Give the password, or its bcrypt `password_hash` when it was hashed
+    already. Raises DuplicateAccount, after rolling the session back, when
+    either is taken, including by a signup that committed a moment ago in
+    another process.
     """
     role = db.session.scalars(select(Role).where(Role.name == role_name)).one()
     user = User(
         username=username,
         email=email,
-        password_hash=passwords.hash_password(password),
+        password_hash=password_hash or passwords.hash_password(password or ""),
         role_id=role.id,
     )
     db.session.add(user)
@@ -44,6 +53,11 @@ def create_user(username: str, email: str, password: str, role_name: str = USER_
         taken = db.session.scalars(select(User.username).where(User.username == username)).first()
         raise DuplicateAccount("username" if taken else "email") from None
     return user
+
+
+def username_taken(username: str) -> bool:
+    """Return whether an account has this canonical username."""
+    return db.session.scalars(select(User.id).where(User.username == username)).first() is not None
 
 
 def find_user(identifier: str) -> User | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import IntegerField, SelectChoice, SelectField, StringField, SubmitField
+from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import (
     DataRequired,
     InputRequired,
@@ -32,6 +32,7 @@ class SearchForm(Form):
         validators=[Length(max=SEARCH_MAX, message=f"Use at most {SEARCH_MAX} characters.")],
         render_kw={"type": "search", "placeholder": "Username or email"},
     )
+    unconfirmed = BooleanField("Only unconfirmed email addresses")
 
 
 class AuditFilterForm(Form):

@@ -68,11 +68,18 @@ def index():
 def users():
     """List users, newest first, 50 a page, optionally searched."""
     form = SearchForm(request.args)
-    term = (form.q.data or "").strip() if form.validate() else ""
+    valid = form.validate()
+    term = (form.q.data or "").strip() if valid else ""
+    unconfirmed = bool(form.unconfirmed.data) if valid else False
     page = services.users_page(
-        term, after=request.args.get("after"), before=request.args.get("before")
+        term,
+        after=request.args.get("after"),
+        before=request.args.get("before"),
+        unconfirmed=unconfirmed,
     )
-    return render_template("admin/users.html", form=form, page=page, term=term)
+    return render_template(
+        "admin/users.html", form=form, page=page, term=term, unconfirmed=unconfirmed
+    )
 
 
 def _user_or_404(user_id: uuid.UUID) -> User:

@@ -52,6 +52,12 @@ KNOWN_ACTIONS: dict[str, str] = {
     "role_updated": "Role description changed",
     "role_deleted": "Role deleted",
     "admin_access_denied": "Admin page refused",
+    "email_confirmation_sent": "Email confirmation sent",
+    "email_confirmed": "Email confirmed",
+    "email_change_requested": "Email change requested",
+    "email_changed": "Email changed",
+    "email_change_cancelled": "Email change cancelled",
+    "signup_existing_email": "Signup tried with a taken email",
 }
 
 
@@ -149,13 +155,21 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def users_page(search: str = "", after: str | None = None, before: str | None = None) -> Page[User]:
+def users_page(
+    search: str = "",
+    after: str | None = None,
+    before: str | None = None,
+    unconfirmed: bool = False,
+) -> Page[User]:
     """Return 50 users, newest first, matching `search` in username or email.
 
     Both are stored lowercase, so a lowercased LIKE is case-insensitive on
-    every database; the wildcards typed are escaped.
+    every database; the wildcards typed are escaped. `unconfirmed` keeps
+    only accounts whose email address is not confirmed.
     """
     stmt = select(User)
+    if unconfirmed:
+        stmt = stmt.where(User.email_verified_at.is_(None))
     term = search.strip().lower()
     if term:
         pattern = f"%{_escape_like(term)}%"

@@ -1,8 +1,10 @@
-"""Signup, login, logout and password reset."""
+"""Signup, login, logout, password reset and the links mailed to an address."""
 
+from webapp.auth.email import register_email_views
 from webapp.auth.reset import register_reset_views
 from webapp.auth.routes import bp
 
 register_reset_views(bp)
+register_email_views(bp)
 
 __all__ = ["bp"]

@@ -8,21 +8,20 @@ signs out every device and does not sign anyone in.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
-from werkzeug.wrappers import Response
 
+from webapp.accounts.addresses import mark_confirmed
 from webapp.accounts.audit import record
 from webapp.accounts.credentials import request_password_reset, reset_password
 from webapp.accounts.notices import mail_notice
 from webapp.auth.forms import ResetPasswordForm, ResetRequestForm
+from webapp.auth.routes import NO_REFERRER_ENDPOINTS
 from webapp.extensions import db, limiter
 from webapp.models import RevokeReason
 from webapp.security.client import client_ip, user_agent
 from webapp.security.login import sign_out
-from webapp.security.reset_tokens import user_for_token
-
-RESET_ENDPOINTS = {"auth.request_reset", "auth.reset_password"}
+from webapp.security.reset_tokens import check_token
 
 
 def register_reset_views(bp: Blueprint) -> None:
@@ -34,14 +33,7 @@ def register_reset_views(bp: Blueprint) -> None:
         view_func=reset_password_view,
         methods=["GET", "POST"],
     )
-    bp.after_request(_no_referrer)
-
-
-def _no_referrer(response: Response) -> Response:
-    """Keep the token out of the Referer header of anything the page links to."""
-    if request.endpoint in RESET_ENDPOINTS:
-        response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    NO_REFERRER_ENDPOINTS.update({"auth.request_reset", "auth.reset_password"})
 
 
 def _reset_limit() -> str:
@@ -65,16 +57,19 @@ def request_reset():
 
 
 def reset_password_view(token: str):
-    """Choose a new password with a link from the mail."""
-    user = user_for_token(token)
-    if user is None:
+    """Choose a new password with a link from the mail; it also confirms the address."""
+    link = check_token(token)
+    if link is None:
         return _invalid_link()
+    user = link.user
     form = ResetPasswordForm(account=user)
     if form.validate_on_submit():
         if not reset_password(user, form.new_password.data):
             db.session.rollback()
             return _invalid_link()
         record("password_reset", actor=user, target_user=user)
+        if link.address_bound:
+            mark_confirmed(user, via="reset")
         if current_user.is_authenticated:
             sign_out(RevokeReason.RESET)
         db.session.commit()

@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 
+from webapp.accounts.addresses import (
+    must_confirm_first,
+    send_confirmation,
+    sign_up_quietly,
+    verification_mandatory,
+)
 from webapp.accounts.audit import record, record_alone
 from webapp.accounts.credentials import authenticate
-from webapp.accounts.users import DuplicateAccount, create_user
+from webapp.accounts.users import DuplicateAccount, create_user, username_taken
 from webapp.auth.forms import LoginForm, SignupForm
 from webapp.extensions import db, limiter
 from webapp.logs import quoted
+from webapp.models import User
+from webapp.security.client import client_ip
 from webapp.security.login import sign_in, sign_out
 from webapp.security.redirects import safe_next
 from webapp.security.throttle import Throttled
@@ -21,6 +40,22 @@ bp = Blueprint("auth", __name__)
 logger = logging.getLogger("webapp.auth")
 
 LOGIN_FAILED = "Invalid username/email or password."
+# After a correct password for an unconfirmed address (mandatory mode), the
+# session remembers the account for this long, so its page can send a link.
+UNCONFIRMED_KEY = "unconfirmed_user"
+UNCONFIRMED_SECONDS = 15 * 60
+
+# Pages whose URL carries a secret token (reset and email links), filled in
+# as their views are registered: the token stays out of the Referer header.
+NO_REFERRER_ENDPOINTS: set[str] = set()
+
+
+@bp.after_request
+def no_referrer(response):
+    """Keep a link's token out of the Referer header of anything its page links to."""
+    if request.endpoint in NO_REFERRER_ENDPOINTS:
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def _login_limit() -> str:
@@ -49,25 +84,46 @@ def index():
 @bp.route("/signup", methods=["GET", "POST"])
 @limiter.limit(_signup_limit, methods=["POST"])
 def signup():
-    """Create an account and sign it in."""
+    """Create an account, mail its address a confirmation link and sign it in.
+
+    With EMAIL_VERIFICATION=mandatory nobody is signed in, and the answer is
+    "Check your email" whether or not the address has an account (its
+    owner is told someone tried). Usernames are public: a taken one is
+    still a form error.
+    """
     if current_user.is_authenticated:
         return redirect(url_for("account.overview"))
     form = SignupForm()
     if form.validate_on_submit():
-        try:
-            user = create_user(form.username.canonical, form.email.canonical, form.password.data)
-        except DuplicateAccount as exc:
-            db.session.rollback()
-            if exc.field == "username":
-                form.username.errors.append("That username is taken.")
-            else:
-                form.email.errors.append("An account with this email already exists.")
+        if verification_mandatory():
+            if not username_taken(form.username.canonical):
+                sign_up_quietly(
+                    form.username.canonical, form.email.canonical, form.password.data, client_ip()
+                )
+                return render_template("auth/signup_sent.html")
+            form.username.errors.append("That username is taken.")
         else:
-            record("signup", actor=user, target_user=user)
-            sign_in(user, remember=False)
-            db.session.commit()
-            flash("Welcome! Your account is ready.", "success")
-            return redirect(url_for("account.overview"))
+            try:
+                user = create_user(
+                    form.username.canonical, form.email.canonical, form.password.data
+                )
+            except DuplicateAccount as exc:
+                db.session.rollback()
+                if exc.field == "username":
+                    form.username.errors.append("That username is taken.")
+                else:
+                    form.email.errors.append("An account with this email already exists.")
+            else:
+                record("signup", actor=user, target_user=user)
+                send_confirmation(user)
+                sign_in(user, remember=False)
+                db.session.commit()
+                flash(
+                    "Welcome! Your account is ready. "
+                    "We sent you a link to confirm your email address.",
+                    "success",
+                )
+                return redirect(url_for("account.overview"))
     return render_template("auth/signup.html", form=form)
 
 
@@ -91,12 +147,32 @@ def login():
         if user is None:
             record_alone("login_failed", details={"identifier": form.identifier.data[:100]})
             form.form_errors.append(LOGIN_FAILED)
+        elif must_confirm_first(user):
+            # The password is right, but no device until the address is confirmed.
+            session[UNCONFIRMED_KEY] = [str(user.id), time.time() + UNCONFIRMED_SECONDS]
+            db.session.commit()
+            return render_template("auth/confirm_email_first.html")
         else:
             sign_in(user, remember=form.remember.data)
             record("login", actor=user, target_user=user, details={"remember": form.remember.data})
             db.session.commit()
             return redirect(safe_next(form.next.data) or url_for("account.overview"))
     return render_template("auth/login.html", form=form)
+
+
+def unconfirmed_user() -> User | None:
+    """Return the account refused at login for its unconfirmed address, a moment ago."""
+    stored = session.get(UNCONFIRMED_KEY)
+    if not isinstance(stored, list) or len(stored) != 2:
+        return None
+    raw_id, until = stored
+    if not isinstance(until, int | float) or until < time.time():
+        return None
+    try:
+        user = db.session.get(User, uuid.UUID(str(raw_id)))
+    except ValueError:
+        return None
+    return user if user is not None and user.is_active else None
 
 
 @bp.post("/logout")

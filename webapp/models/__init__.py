@@ -2,6 +2,7 @@
 
 from webapp.models.audit import AuditEvent
 from webapp.models.base import Base, UTCDateTime, utc_now
+from webapp.models.email_token import EmailPurpose, EmailToken
 from webapp.models.refresh_token import RefreshToken, RevokeReason
 from webapp.models.role import ADMIN_ROLE, BUILTIN_ROLES, USER_ROLE, Role
 from webapp.models.user import User
@@ -12,6 +13,8 @@ __all__ = [
     "USER_ROLE",
     "AuditEvent",
     "Base",
+    "EmailPurpose",
+    "EmailToken",
     "RefreshToken",
     "RevokeReason",
     "Role",

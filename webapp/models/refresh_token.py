@@ -24,6 +24,8 @@ class RevokeReason:
     ADMIN = "admin"
     EVICTED = "evicted"
     RESET = "reset"
+    # The old address cancelled an email change: whoever made it is signed out.
+    EMAIL_CANCELLED = "email_cancel"
 
 
 class RefreshToken(Base):

@@ -31,6 +31,13 @@ class User(UserMixin, Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+    # When the owner of `email` followed a link mailed to it; None until then.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The address a change waits to switch to, until its link expires. The
+    # link itself is in email_tokens; this copy lets the account page show
+    # it without a second query.
+    pending_email: Mapped[str | None] = mapped_column(String(255))
+    pending_email_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     role: Mapped[Role] = relationship(back_populates="users", lazy="joined")
     devices: Mapped[list[RefreshToken]] = relationship(
@@ -40,6 +47,17 @@ class User(UserMixin, Base):
     # The device this request is signed in through (a RefreshToken), set by
     # the user loader; a plain attribute, not a column.
     current_device = None
+
+    @property
+    def email_confirmed(self) -> bool:
+        return self.email_verified_at is not None
+
+    @property
+    def pending_change(self) -> tuple[str, datetime] | None:
+        """Return the address a change waits to switch to, and until when, if one does."""
+        if self.pending_email and self.pending_email_until and self.pending_email_until > utc_now():
+            return self.pending_email, self.pending_email_until
+        return None
 
     @property
     def is_admin(self) -> bool:

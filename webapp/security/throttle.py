@@ -212,3 +212,14 @@ def allow_reset_mail(email: str) -> bool:
     except Exception:
         logger.exception("backoff storage unavailable")
         return True
+
+
+def allow_address_mail(kind: str, email: str, limit: str) -> bool:
+    """Count a mail of `kind` to `email`; return whether it is within `limit`."""
+    try:
+        return FixedWindowRateLimiter(_storage()).hit(
+            parse(limit), f"mail-{kind}", _hash(f"mail:{email}")
+        )
+    except Exception:
+        logger.exception("backoff storage unavailable")
+        return True
