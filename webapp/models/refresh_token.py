@@ -59,6 +59,12 @@ class RefreshToken(Base):
     name: Mapped[str | None] = mapped_column(String(60))
     notice_dismissed: Mapped[bool] = mapped_column(default=False, server_default=false())
 
+    # Added by the two-factor migration: when this browser passed a second
+    # factor (NULL: never) and how it signed in ("password", "password+totp",
+    # "password+recovery"; NULL for devices from before).
+    mfa_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auth_method: Mapped[str | None] = mapped_column(String(32))
+
     user: Mapped[User] = relationship(back_populates="devices")
 
     @property
