@@ -360,13 +360,18 @@ def test_remember_choice_applies_after_the_code_and_is_not_asked_again(
 # --- codes: drift and replay -------------------------------------------------------
 
 
-def test_the_same_code_twice_is_refused(client, new_client, carol):
+def test_the_same_code_twice_is_refused_logged_and_the_owner_told(client, new_client, carol, smtp):
     code = code_at(carol)
     password_step(client, "carol")
     assert code_step(client, code).status_code == 302
     again = new_client()
     password_step(again, "carol")
     assert WRONG_CODE in code_step(again, code).text
+    (replayed,) = events("mfa_failed")
+    assert replayed.details == {"during": "login", "replayed": True}
+    assert [m["Subject"] for m in smtp.to("carol@example.com")] == [
+        "A used sign-in code was tried again on your Keystone account"
+    ]
 
 
 def test_the_same_code_through_two_processes_is_accepted_once(app_config, client, carol):

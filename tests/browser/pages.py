@@ -83,7 +83,7 @@ def set_up_authenticator(page: Page, sign_out_others: bool = True) -> tuple[str,
     page.goto("/account/security")
     page.get_by_role("link", name="Set up authenticator app", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Set up an authenticator app")
-    secret = page.locator("#setup-key").inner_text().replace(" ", "")
+    secret = "".join(page.locator("#setup-key").inner_text().split())
     page.get_by_label("Authentication code", exact=True).fill(totp_code(secret))
     if not sign_out_others:
         page.get_by_label("Sign out all other devices", exact=True).uncheck()

@@ -27,6 +27,7 @@ NOTICES = {
     "totp_enabled": "Two-factor authentication is on for your Keystone account",
     "totp_disabled": "Two-factor authentication was turned off on your Keystone account",
     "recovery_code_used": "A recovery code was used to sign in to your Keystone account",
+    "totp_replayed": "A used sign-in code was tried again on your Keystone account",
     "two_factor_reset": "An administrator reset two-factor authentication on your account",
 }
 

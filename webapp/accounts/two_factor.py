@@ -152,23 +152,25 @@ def _backoff_keys(user: User) -> tuple[str, str]:
     return user.username, f"second-factor:{user.id}"
 
 
-def verify_second_factor(user: User, code: str) -> str | None:
-    """Check a code typed at the second step; return the sign-in method, or None.
+def verify_second_factor(user: User, code: str) -> mechanism.CodeCheck:
+    """Check a code typed at the second step; its `method` is None when refused.
 
     Wrong codes count toward the account's backoff; while it waits this
-    raises Throttled without checking. A recovery code used is audited.
+    raises Throttled without checking. Failures and recovery codes used are
+    audited; a replayed authenticator code is marked so (the owner is told).
     """
     keys = _backoff_keys(user)
     for key in keys:
         throttle.check(key)
-    method = mechanism.check_code(user, code)
-    if method is None:
+    result = mechanism.check_code(user, code)
+    if result.method is None:
         for key in keys:
             throttle.failed(key)
-        record("mfa_failed", actor=user, target_user=user, details={"during": "login"})
-        return None
+        details = {"during": "login", **({"replayed": True} if result.replayed else {})}
+        record("mfa_failed", actor=user, target_user=user, details=details)
+        return result
     throttle.succeeded(*keys)
-    if method == mechanism.METHOD_RECOVERY:
+    if result.method == mechanism.METHOD_RECOVERY:
         left = mechanism.recovery_codes_left(user.id)
         record("recovery_code_used", actor=user, target_user=user, details={"left": left})
-    return method
+    return result

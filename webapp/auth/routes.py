@@ -132,15 +132,19 @@ def verify():
     if form.validate_on_submit():
         user = pending.user
         try:
-            method = verify_second_factor(user, form.code.data)
+            result = verify_second_factor(user, form.code.data)
         except Throttled as exc:
             db.session.rollback()
             logger.warning("second factor throttled for %s", safe(user.username))
             form.form_errors.append(exc.message)
             page = render_template("auth/verify.html", form=form)
             return page, 429, {"Retry-After": str(exc.retry_after)}
+        method = result.method
         if method is None:
             db.session.commit()  # the failure's audit row
+            if result.replayed:
+                # A right code used before: someone may be watching the owner's screen.
+                mail_notice("totp_replayed", user, user_agent(), client_ip())
             if mfa.count_pending_failure() >= current_app.config["MFA_MAX_ATTEMPTS"]:
                 mfa.end_pending_step()
                 flash(TOO_MANY_CODES, "error")

@@ -59,6 +59,10 @@ SHOWN_CODES_KEY = "recovery_codes_once"
 SETUP_TTL_SECONDS = 30 * 60
 SHOWN_CODES_TTL_SECONDS = 10 * 60
 
+ACCEPTED = "accepted"
+REPLAYED = "replayed"
+WRONG = "wrong"
+
 METHOD_PASSWORD = "password"
 METHOD_TOTP = "password+totp"
 METHOD_RECOVERY = "password+recovery"
@@ -217,21 +221,26 @@ def remove_authenticator(user_id: uuid.UUID) -> bool:
 
 
 def accept_totp(user_id: uuid.UUID, code: str, now: float | None = None) -> bool:
-    """Return whether `code` is the user's authenticator code, and spend its step.
+    """Return whether `code` is the user's authenticator code, and spend its step."""
+    return totp_outcome(user_id, code, now) == ACCEPTED
+
+
+def totp_outcome(user_id: uuid.UUID, code: str, now: float | None = None) -> str:
+    """Check an authenticator code: ACCEPTED (its step is now spent), REPLAYED or WRONG.
 
     One conditional UPDATE moves `last_step` forward: of two requests with
-    the same code, in any processes, exactly one wins; an earlier code than
-    one already accepted is refused too.
+    the same code, in any processes, exactly one wins; a code whose step is
+    not later than the last accepted one is REPLAYED.
     """
     found = authenticator(user_id)
     if found is None:
-        return False
+        return WRONG
     secret = decrypt(found.secret_encrypted)
     if secret is None:
-        return False
+        return WRONG
     step = matching_step(secret, code, now)
     if step is None:
-        return False
+        return WRONG
     won = db.session.execute(
         update(TotpAuthenticator)
         .where(
@@ -241,7 +250,7 @@ def accept_totp(user_id: uuid.UUID, code: str, now: float | None = None) -> bool
         .values(last_step=step, last_used_at=utc_now())
         .execution_options(synchronize_session=False)
     ).rowcount
-    return won == 1
+    return ACCEPTED if won == 1 else REPLAYED
 
 
 # --- recovery codes -----------------------------------------------------------
@@ -309,13 +318,23 @@ def recovery_codes_left(user_id: uuid.UUID) -> int:
     )
 
 
-def check_code(user: User, raw: str, now: float | None = None) -> str | None:
-    """Return how `raw` passes as the user's second factor ("password+totp",
-    "password+recovery"), or None; a passing code is spent."""
+@dataclass(frozen=True)
+class CodeCheck:
+    """The outcome of a code typed as a second factor."""
+
+    method: str | None  # "password+totp", "password+recovery"; None: refused
+    replayed: bool = False  # a right authenticator code, already used
+
+
+def check_code(user: User, raw: str, now: float | None = None) -> CodeCheck:
+    """Check `raw` as the user's second factor; a passing code is spent."""
     code = normalize_code(raw)
     if _SIX_DIGITS.match(code):
-        return METHOD_TOTP if accept_totp(user.id, code, now) else None
-    return METHOD_RECOVERY if use_recovery_code(user.id, code) else None
+        outcome = totp_outcome(user.id, code, now)
+        if outcome == ACCEPTED:
+            return CodeCheck(METHOD_TOTP)
+        return CodeCheck(None, replayed=outcome == REPLAYED)
+    return CodeCheck(METHOD_RECOVERY if use_recovery_code(user.id, code) else None)
 
 
 # --- the device -----------------------------------------------------------------
