@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, select, text
 
 os.environ["WEBAPP_ENV"] = "testing"
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
@@ -72,8 +72,12 @@ def empty_tables(url: str) -> None:
         conn.execute(
             Role.__table__.insert(),
             [
-                {"name": "admin", "description": "Manages users, roles and the audit log"},
-                {"name": "user", "description": "A member"},
+                {
+                    "name": "admin",
+                    "description": "Manages users, roles and the audit log",
+                    "mfa_required": True,
+                },
+                {"name": "user", "description": "A member", "mfa_required": False},
             ],
         )
     engine.dispose()
@@ -177,9 +181,30 @@ def runner(app):
     return app.test_cli_runner()
 
 
+# The authenticator secrets of the users made with one, by user id, so
+# `login` can complete the second step as the person's phone would.
+TOTP_SECRETS: dict = {}
+
+
+def enable_totp(user: User) -> str:
+    """Turn the authenticator app on for `user` directly in the database; return its secret."""
+    from webapp.security import two_factor
+
+    secret = two_factor.new_secret()
+    two_factor.add_authenticator(user, secret, accepted_step=0)
+    db.session.commit()
+    db.session.refresh(user)
+    TOTP_SECRETS[user.id] = secret
+    return secret
+
+
 @pytest.fixture
 def make_user(app) -> Callable[..., User]:
-    """Create a user directly in the database; keyword arguments override defaults."""
+    """Create a user directly in the database; keyword arguments override defaults.
+
+    A user whose role requires two-factor authentication (admin) gets an
+    authenticator app, unless `two_factor=False`; `login` then types its code.
+    """
     from webapp.accounts.users import create_user
 
     counter = {"n": 0}
@@ -190,12 +215,15 @@ def make_user(app) -> Callable[..., User]:
         password: str = TEST_PASSWORD,
         role: str = "user",
         active: bool = True,
+        two_factor: bool | None = None,
     ) -> User:
         counter["n"] += 1
         username = username or f"user{counter['n']}"
         user = create_user(username, email or f"{username}@example.com", password, role)
         user.is_active = active
         db.session.commit()
+        if two_factor or (two_factor is None and user.role.mfa_required):
+            enable_totp(user)
         return user
 
     return make
@@ -228,11 +256,66 @@ def post_form(client, url: str, data: dict | None = None, *, page: str | None = 
 
 
 def login(client, identifier: str = "alice", password: str = TEST_PASSWORD, **extra):
+    """Log in through the form; for an account with an authenticator app, type its code too.
+
+    Returns the answer of the last step: the redirect after signing in, or
+    the form with its error.
+    """
     data = {"identifier": identifier, "password": password}
     if extra.pop("remember", False):
         data["remember"] = "y"
     data.update(extra)
-    return post_form(client, "/login", data)
+    response = post_form(client, "/login", data)
+    if response.status_code == 302 and response.headers["Location"] == "/login/verify":
+        return post_form(client, "/login/verify", {"code": current_code(identifier)})
+    return response
+
+
+SETUP_KEY_RE = re.compile(r'<code class="setup-key" id="setup-key">([A-Z2-7 ]+)</code>')
+
+
+def set_up_totp(client, sign_out_others: bool = True):
+    """Turn the authenticator app on through the set-up page, as a person with
+    a phone would; return the secret and the answer to "Turn on"."""
+    import pyotp
+
+    page = client.get("/account/security/totp").get_data(as_text=True)
+    match = SETUP_KEY_RE.search(page)
+    assert match, "no setup key on /account/security/totp"
+    secret = match.group(1).replace(" ", "")
+    data = {"code": pyotp.TOTP(secret).now()}
+    if sign_out_others:
+        data["sign_out_others"] = "y"
+    response = post_form(client, "/account/security/totp", data)
+    if response.status_code == 302:
+        from webapp.security import two_factor
+
+        found = db.session.scalars(
+            select(two_factor.TotpAuthenticator).order_by(two_factor.TotpAuthenticator.id.desc())
+        ).first()
+        TOTP_SECRETS[found.user_id] = secret
+    return secret, response
+
+
+def current_code(identifier: str) -> str:
+    """Return the current authenticator code of a user made with one.
+
+    Each code works once; logging in again within its 30 seconds stands for
+    a later code, so the user's last accepted step is forgotten first.
+    """
+    import pyotp
+    from sqlalchemy import update
+
+    from webapp.accounts.users import find_user
+    from webapp.models import TotpAuthenticator
+
+    user = find_user(identifier)
+    assert user is not None and user.id in TOTP_SECRETS, f"{identifier} has no known secret"
+    db.session.execute(
+        update(TotpAuthenticator).where(TotpAuthenticator.user_id == user.id).values(last_step=None)
+    )
+    db.session.commit()
+    return pyotp.TOTP(TOTP_SECRETS[user.id]).now()
 
 
 def cookie(client, name: str):

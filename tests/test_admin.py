@@ -11,7 +11,7 @@ import pytest
 from flask import url_for
 from sqlalchemy import func, insert, select
 
-from tests.conftest import TEST_PASSWORD, cookie, csrf_token, login, post_form
+from tests.conftest import TEST_PASSWORD, cookie, csrf_token, enable_totp, login, post_form
 from webapp.extensions import db
 from webapp.models import AuditEvent, RefreshToken, Role, User, utc_now
 
@@ -387,6 +387,7 @@ def test_unknown_or_malformed_user_id_is_404(admin_client, path):
 
 
 def test_admin_makes_a_user_admin_and_back(admin_client, new_client, user):
+    enable_totp(user)  # as the admin role requires, and admin pages need the browser to pass
     browser = new_client()
     login(browser)
     assert browser.get("/admin/").status_code == 403

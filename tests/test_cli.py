@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from tests.conftest import login
+from tests.conftest import login, set_up_totp
 from webapp.extensions import db
 from webapp.models import User
 
@@ -23,6 +23,9 @@ def test_create_admin_from_stdin_can_log_in(runner, client):
     assert user.role.name == "admin" and user.is_active
     assert GOOD not in result.output
     assert login(client, "boss", GOOD).headers["Location"] == "/account"
+    # The admin role requires two-factor: the first sign-in asks to set it up.
+    assert client.get("/admin/").headers["Location"] == "/account/security"
+    set_up_totp(client)
     assert client.get("/admin/").status_code == 200
 
 

@@ -55,7 +55,15 @@ def test_single_head(migration_app):
 
 def test_upgrade_downgrade_upgrade(migration_app):
     upgrade()
-    assert table_names() == {"roles", "users", "refresh_tokens", "audit_events", "email_tokens"}
+    assert table_names() == {
+        "roles",
+        "users",
+        "refresh_tokens",
+        "audit_events",
+        "email_tokens",
+        "totp_authenticators",
+        "recovery_codes",
+    }
     with db.engine.connect() as conn:
         roles = conn.scalars(text("SELECT name FROM roles ORDER BY name")).all()
     assert roles == ["admin", "user"]
@@ -113,3 +121,41 @@ def test_devices_migration_keeps_existing_rows(migration_app):
     downgrade(revision="0001_initial")
     with db.engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM refresh_tokens")) == 1
+
+
+def test_two_factor_migration_requires_it_of_admins_and_keeps_devices(migration_app):
+    """The admin role requires two-factor; devices from before passed none."""
+    upgrade(revision="0004_search_trigrams")
+    with db.engine.begin() as conn:
+        role_id = conn.scalar(text("SELECT id FROM roles WHERE name = 'admin'"))
+        user_id = (
+            "1" * 32
+            if db.engine.dialect.name == "sqlite"
+            else "1" * 8 + "-1111-1111-1111-" + "1" * 12
+        )
+        conn.execute(
+            text(
+                "INSERT INTO users (id, username, email, password_hash, role_id, is_active, "
+                "created_at, updated_at) VALUES (:id, 'boss', 'boss@example.com', 'x', :role, "
+                "TRUE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"id": user_id, "role": role_id},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO refresh_tokens (user_id, expires_at, is_revoked, created_at, "
+                "last_used_at) VALUES (:id, CURRENT_TIMESTAMP, FALSE, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)"
+            ),
+            {"id": user_id},
+        )
+    upgrade()
+    with db.engine.connect() as conn:
+        required = dict(conn.execute(text("SELECT name, mfa_required FROM roles")).all())
+        device = conn.execute(text("SELECT mfa_at, auth_method FROM refresh_tokens")).one()
+    assert {name: bool(flag) for name, flag in required.items()} == {"admin": True, "user": False}
+    assert tuple(device) == (None, None)
+    downgrade(revision="0004_search_trigrams")
+    with db.engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM refresh_tokens")) == 1
+        assert conn.scalar(text("SELECT count(*) FROM users")) == 1

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyotp
 import pytest
 import requests
 from sqlalchemy.engine import URL, make_url
@@ -36,6 +37,7 @@ PASSWORD = "Sc4le-0ut-horse-battery"
 ADMIN_PASSWORD = "Adm1n-Sc4le-0ut-staple"
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+SETUP_KEY_RE = re.compile(r'id="setup-key">([A-Z2-7 ]+)<')
 LOGIN_LIMIT = 8  # per-IP login attempts per hour, set for this test
 
 
@@ -279,6 +281,17 @@ def log_in(
     return post_form(session, server, "/login", data)
 
 
+def set_up_totp(session: requests.Session, server: Server) -> str:
+    """Turn the authenticator app on through `server`'s pages; return its secret."""
+    page = get(session, server, "/account/security/totp")
+    assert page.status_code == 200, (server.name, page.status_code)
+    secret = SETUP_KEY_RE.search(page.text).group(1).replace(" ", "")
+    code = pyotp.TOTP(secret).now()
+    done = post_form(session, server, "/account/security/totp", {"code": code})
+    assert done.status_code == 302, (server.name, done.status_code, done.text[-500:])
+    return secret
+
+
 def assert_signed_in(session: requests.Session, server: Server, username: str) -> None:
     page = get(session, server, "/account")
     assert page.status_code == 200, (server.name, page.status_code, page.headers.get("Location"))
@@ -362,6 +375,9 @@ def test_admin_deactivation_through_b_signs_the_user_out_through_a(cluster, brow
     assert_signed_in(user, cluster.a, "dave")
 
     assert log_in(admin, cluster.b, "ops", ADMIN_PASSWORD).status_code == 302
+    # Made by `flask create-admin`, the admin sets up two-factor at the first sign-in.
+    assert get(admin, cluster.b, "/admin/").headers["Location"] == "/account/security"
+    set_up_totp(admin, cluster.a)
     listing = get(admin, cluster.b, "/admin/users?q=dave")
     assert listing.status_code == 200
     (detail,) = set(re.findall(r'href="(/admin/users/[0-9a-f-]{36})"', listing.text))
@@ -371,3 +387,21 @@ def test_admin_deactivation_through_b_signs_the_user_out_through_a(cluster, brow
 
     assert_signed_out(user, cluster.a)
     assert log_in(browser(), cluster.a, "dave").status_code == 200  # refused, not signed in
+
+
+def test_an_authenticator_code_is_accepted_once_across_a_and_b(cluster, browser):
+    owner = browser()
+    sign_up(owner, cluster.a, "erin")
+    secret = set_up_totp(owner, cluster.a)
+    # The set-up spent the current step: the next code is the one the app shows next.
+    code = pyotp.TOTP(secret).at(time.time() + 30)
+
+    laptop, thief = browser(), browser()
+    assert log_in(laptop, cluster.a, "erin").headers["Location"] == "/login/verify"
+    assert log_in(thief, cluster.b, "erin").headers["Location"] == "/login/verify"
+    first = post_form(laptop, cluster.a, "/login/verify", {"code": code})
+    assert first.status_code == 302 and first.headers["Location"] == "/account"
+    replayed = post_form(thief, cluster.b, "/login/verify", {"code": code})
+    assert replayed.status_code == 200 and "That code is not right." in replayed.text
+    assert_signed_in(laptop, cluster.b, "erin")
+    assert_signed_out(thief, cluster.a)

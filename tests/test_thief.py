@@ -5,6 +5,7 @@ Each test is the attack, and fails on a mechanism without the defence.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -227,3 +228,24 @@ def test_a_forged_forwarded_for_does_not_pass_session_protection(app, new_client
     thief.set_cookie(session_name(app), cookie(owner, session_name(app)).value)
     page = thief.get("/account/delete").get_data(as_text=True)
     assert "Confirm your password" in page
+
+
+def test_turning_on_two_factor_signs_out_a_session_copied_from_this_device(
+    app, new_client, user
+):
+    import pyotp
+
+    owner = new_client()
+    login(owner, remember=True)
+    thief = new_client()
+    copy_cookies(app, owner, thief)
+    page = owner.get("/account/security/totp").get_data(as_text=True)
+    secret = re.search(r"Setup key:.*?<code[^>]*>([A-Z2-7 ]+)</code>", page, re.S).group(1)
+    response = post_form(
+        owner,
+        "/account/security/totp",
+        {"code": pyotp.TOTP(secret.replace(" ", "")).now(), "sign_out_others": "y"},
+    )
+    assert response.status_code == 302
+    assert thief.get("/account").status_code == 302  # does not inherit the second factor
+    assert owner.get("/account").status_code == 200

@@ -92,6 +92,13 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "MAX_DEVICES_PER_USER": 100,
         "REMEMBER_GRACE_SECONDS": 60,
         "FRESH_MINUTES": 10,
+        # Authenticator secrets are encrypted at rest with this Fernet key;
+        # unset, one is derived from SECRET_KEY (HKDF), so rotating SECRET_KEY
+        # would then lose every authenticator: set it in production.
+        "MFA_ENCRYPTION_KEY": os.environ.get("MFA_ENCRYPTION_KEY", ""),
+        # The second step of a login: how long it waits, how many wrong codes end it.
+        "MFA_PENDING_SECONDS": 300,
+        "MFA_MAX_ATTEMPTS": 5,
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         # Per-IP limits (Flask-Limiter). memory:// counts per process; with
         # several processes or hosts, point every one at the same redis://.

@@ -14,7 +14,14 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.browser.pages import PASSWORD, login, signup  # noqa: F401 - the tests import them here
+from tests.browser.pages import (  # noqa: F401 - the tests import them here
+    PASSWORD,
+    keep_secret,
+    login,
+    set_up_authenticator,
+    signup,
+    totp_code,
+)
 from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, LiveServer, Mailbox, live_server
 from tests.browser.server import smtp_server as run_smtp_server
 
@@ -89,12 +96,23 @@ def page(new_page) -> Page:
 
 
 @pytest.fixture(scope="session")
-def admin_account(server) -> dict[str, str]:
-    """An admin made with `flask create-admin`, as an operator would."""
+def admin_account(server, browser) -> dict[str, str]:
+    """An admin made with `flask create-admin`, as an operator would, who set up
+    the authenticator app at the first sign-in, as the admin role requires.
+
+    `login` types the app's codes for it; `totp` is the secret.
+    """
     username = unique("admin")
     account = {"username": username, "email": f"{username}@example.com"}
     server.create_admin(account["username"], account["email"], ADMIN_PASSWORD)
-    return {**account, "password": ADMIN_PASSWORD}
+    context = browser.new_context(base_url=server.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    login(page, username, ADMIN_PASSWORD, lands=r"/account/security$")
+    secret, codes = set_up_authenticator(page)
+    keep_secret(username, secret)
+    context.close()
+    return {**account, "password": ADMIN_PASSWORD, "totp": secret, "recovery": codes}
 
 
 def expect_signed_out(page: Page, path: str = "/account") -> None:

@@ -11,6 +11,7 @@ from tests.browser.conftest import (
     PASSWORD,
     expect_signed_out,
     login,
+    set_up_authenticator,
     signup,
     unique,
 )
@@ -248,6 +249,8 @@ def test_admin_changes_a_role_and_deactivates_a_signed_in_user(new_page, admin_a
     username = unique()
     member = new_page()
     signup(member, username)
+    # With an authenticator app, as the admin role she is about to get requires.
+    set_up_authenticator(member)
     nav = member.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Admin")).to_have_count(0)
     member.goto("/admin/")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask_login import current_user
-from wtforms import StringField, SubmitField
-from wtforms.validators import Length, ValidationError
+from wtforms import BooleanField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from webapp.forms_common import Form, email_field, password_field
 from webapp.security.passwords import password_problems
+from webapp.security.two_factor import CODE_INPUT_MAX
 
 
 class ActionForm(Form):
@@ -53,3 +54,21 @@ class RenameDeviceForm(Form):
         validators=[Length(max=60, message="Use at most 60 characters.")],
     )
     submit = SubmitField("Rename")
+
+
+class TotpSetupForm(Form):
+    code = StringField(
+        "Authentication code",
+        validators=[
+            DataRequired(message="Enter the 6-digit code your app shows."),
+            Length(max=CODE_INPUT_MAX, message="That is far too long for a code."),
+        ],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "inputmode": "numeric",
+            "spellcheck": "false",
+            "maxlength": CODE_INPUT_MAX,
+        },
+    )
+    sign_out_others = BooleanField("Sign out all other devices", default=True)
+    submit = SubmitField("Turn on")

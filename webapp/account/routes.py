@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from webapp.account.forms import (
@@ -11,6 +11,7 @@ from webapp.account.forms import (
     ChangePasswordForm,
     DeleteAccountForm,
     RenameDeviceForm,
+    TotpSetupForm,
 )
 from webapp.account.reauth import confirm_password_step
 from webapp.accounts.addresses import CHANGE_LIFETIME, ChangeRefused, request_change
@@ -18,10 +19,20 @@ from webapp.accounts.audit import record
 from webapp.accounts.credentials import confirm_password, set_password
 from webapp.accounts.device_list import device_rows, own_device
 from webapp.accounts.notices import mail_notice
+from webapp.accounts.two_factor import (
+    ROLE_REQUIRES,
+    TwoFactorError,
+    needs_setup,
+    new_recovery_codes,
+    security_overview,
+    turn_off_totp,
+    turn_on_totp,
+)
 from webapp.accounts.users import delete_account, is_last_active_admin
 from webapp.extensions import db
 from webapp.models import RevokeReason
 from webapp.security import devices
+from webapp.security import two_factor as mfa
 from webapp.security.client import client_ip, user_agent
 from webapp.security.login import (
     fresh_login_required,
@@ -43,6 +54,34 @@ def _register_reauthentication(state) -> None:
 @login_required
 def require_login() -> None:
     """Every page here is for a signed-in user."""
+
+
+# What a user whose role requires two-factor, and who has none yet, may reach.
+# The "Confirm your password" step is shown at the URL of the action it guards.
+SETUP_ENDPOINTS = frozenset(
+    {
+        "account.security",
+        "account.totp_setup",
+        "account.recovery_codes",
+        "auth.logout",
+        "static",
+        "health.healthz",
+    }
+)
+
+
+@bp.before_app_request
+def require_two_factor_setup():
+    """Send a user whose role requires two-factor, and who has none, to set it up.
+
+    Reads only what the request's one query loaded (device, user, role).
+    """
+    if request.endpoint in SETUP_ENDPOINTS or not current_user.is_authenticated:
+        return None
+    if needs_setup(current_user):
+        flash(ROLE_REQUIRES, "error")
+        return redirect(url_for("account.security"))
+    return None
 
 
 @bp.get("")
@@ -199,3 +238,103 @@ def delete():
             flash("Your account is deleted.", "info")
             return redirect(url_for("auth.index"))
     return render_template("account/delete.html", form=form)
+
+
+# --- two-factor authentication ----------------------------------------------------
+
+
+@bp.get("/security")
+def security():
+    """Show the sign-in methods: password, authenticator app, recovery codes."""
+    return render_template("account/security.html", info=security_overview(current_user))
+
+
+@bp.route("/security/totp", methods=["GET", "POST"])
+@fresh_login_required
+def totp_setup():
+    """Set up an authenticator app: scan or type the secret, prove it with a code."""
+    if security_overview(current_user).totp_on:
+        flash("The authenticator app is already on.", "info")
+        return redirect(url_for(".security"))
+    secret = mfa.setup_secret(current_user.id)
+    form = TotpSetupForm()
+    if form.validate_on_submit():
+        try:
+            codes = turn_on_totp(
+                current_user,
+                current_user.current_device,
+                secret,
+                form.code.data,
+                sign_out_others=form.sign_out_others.data,
+            )
+        except TwoFactorError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for(".security"))
+        if codes is None:
+            db.session.commit()  # the failed attempt's audit row
+            form.code.errors.append(
+                "That code is not right. Check that your phone's clock is right "
+                "and type the newest code."
+            )
+        else:
+            if form.sign_out_others.data:
+                # A copied session sharing this device must not inherit its second factor.
+                rekey_this_device()
+            mfa.forget_setup_secret()
+            mfa.keep_codes_to_show(current_user.id, codes)
+            db.session.commit()
+            mail_notice("totp_enabled", current_user, user_agent(), client_ip())
+            flash("The authenticator app is on.", "success")
+            return redirect(url_for(".recovery_codes"))
+    uri = mfa.provisioning_uri(secret, current_user.username)
+    return render_template(
+        "account/totp.html",
+        form=form,
+        qr=mfa.qr_svg(uri, "QR code of the setup key, for your authenticator app"),
+        setup_key=mfa.formatted_secret(secret),
+    )
+
+
+@bp.post("/security/totp/disable")
+@fresh_login_required
+def totp_disable():
+    """Turn the authenticator app off, unless the role needs it."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        turn_off_totp(current_user)
+    except TwoFactorError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".security"))
+    db.session.commit()
+    mail_notice("totp_disabled", current_user, user_agent(), client_ip())
+    flash("The authenticator app is off.", "success")
+    return redirect(url_for(".security"))
+
+
+@bp.route("/security/recovery-codes", methods=["GET", "POST"])
+@fresh_login_required
+def recovery_codes():
+    """Generate new recovery codes (POST), and show new codes once (GET)."""
+    if request.method == "POST":
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        try:
+            codes = new_recovery_codes(current_user)
+        except TwoFactorError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for(".security"))
+        mfa.keep_codes_to_show(current_user.id, codes)
+        db.session.commit()
+        return redirect(url_for(".recovery_codes"))
+    codes = mfa.take_codes_to_show(current_user.id)
+    if codes is None:
+        flash(
+            "Recovery codes are shown only once. If you lost yours, generate new ones.",
+            "info",
+        )
+        return redirect(url_for(".security"))
+    return render_template("account/recovery_codes.html", codes=codes)

@@ -24,6 +24,11 @@ from webapp.security.client import client_ip
 NOTICES = {
     "password_changed": "Your Keystone password was changed",
     "device_stolen": "A device was signed out of your Keystone account",
+    "totp_enabled": "Two-factor authentication is on for your Keystone account",
+    "totp_disabled": "Two-factor authentication was turned off on your Keystone account",
+    "recovery_code_used": "A recovery code was used to sign in to your Keystone account",
+    "totp_replayed": "A used sign-in code was tried again on your Keystone account",
+    "two_factor_reset": "An administrator reset two-factor authentication on your account",
 }
 
 
@@ -37,7 +42,9 @@ def mail_notice(notice: str, user: User, user_agent: str | None, ip: str | None)
     """Queue a security notice naming the browser, the time and the address.
 
     `password_changed` follows a change or reset; `device_stolen` follows a
-    remember token that came back after it was replaced.
+    remember token that came back after it was replaced; the two-factor
+    notices follow turning the authenticator app on or off, a recovery code
+    used, and an admin's reset.
     """
     run_in_background(
         send_notice,

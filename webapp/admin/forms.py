@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, StringField, SubmitField
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+)
 from wtforms.validators import (
     DataRequired,
     InputRequired,
@@ -95,6 +102,7 @@ class RoleForm(Form):
         filters=[lambda value: value.strip() if isinstance(value, str) else value],
         render_kw={"maxlength": 255},
     )
+    mfa_required = BooleanField("Require two-factor authentication")
     submit = SubmitField("Save")
 
     canonical: str = ""

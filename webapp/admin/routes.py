@@ -9,6 +9,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from webapp.accounts.audit import record_alone
+from webapp.accounts.notices import mail_notice
+from webapp.accounts.two_factor import device_passed
 from webapp.accounts.users import is_last_active_admin
 from webapp.admin import services
 from webapp.admin.forms import (
@@ -30,6 +32,10 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 logger = logging.getLogger("webapp.admin")
 
 MAX_INT_ID = 2**31 - 1
+DEVICE_NEEDS_SECOND_FACTOR = (
+    "Admin pages need this browser to have passed two-factor authentication. "
+    "Log out, then log in again with your authentication code."
+)
 
 
 @bp.before_request
@@ -52,6 +58,14 @@ def require_admin():
             details={"method": request.method, "path": request.path[:200]},
         )
         abort(403)
+    if not device_passed(current_user.current_device):
+        # A session from before two-factor was set up, or from a role that did
+        # not require it: admin pages need this very browser to have passed one.
+        logger.warning(
+            "admin access without a second factor user=%s", quoted(current_user.username)
+        )
+        flash(DEVICE_NEEDS_SECOND_FACTOR, "error")
+        return redirect(url_for("account.security"))
     return None
 
 
@@ -99,6 +113,7 @@ def _render_user(user: User, role_form: UserRoleForm | None = None, status: int 
             user=user,
             role_form=role_form,
             devices=services.user_devices(user, current_id),
+            two_factor_on=user.has_second_factor,
             last_admin=is_last_active_admin(user),
         ),
         status,
@@ -118,6 +133,7 @@ def user_action(user_id: uuid.UUID):
     user = _user_or_404(user_id)
     action = request.form.get("action", "")
     is_self = user.id == current_user.id
+    notify = None
     try:
         if action == "role":
             form = UserRoleForm(choices=services.role_choices())
@@ -139,6 +155,14 @@ def user_action(user_id: uuid.UUID):
             if is_self:
                 rekey_this_device()
             message = f"Signed {user.username} out of {_devices(count)}."
+        elif action == "reset_two_factor":
+            _require_valid(ActionForm())
+            count = services.reset_two_factor(user, by=current_user)
+            notify = "two_factor_reset"
+            message = (
+                f"Two-factor authentication of {user.username} is reset; "
+                f"signed out of {_devices(count)}."
+            )
         elif action == "revoke":
             form = RevokeDeviceForm()
             _require_valid(form)
@@ -152,6 +176,8 @@ def user_action(user_id: uuid.UUID):
         flash(str(exc), "error")
         return redirect(url_for(".user_detail", user_id=user_id))
     db.session.commit()
+    if notify:
+        mail_notice(notify, user, None, None)
     flash(message, "success")
     if is_self and not (user.is_active and user.is_admin):
         # The admin gave up their own access: the admin pages would now refuse them.
@@ -191,7 +217,9 @@ def create_role():
     form = CreateRoleForm()
     if form.validate_on_submit():
         try:
-            role = services.create_role(form.canonical, form.description.data)
+            role = services.create_role(
+                form.canonical, form.description.data, mfa_required=form.mfa_required.data
+            )
         except AdminError as exc:
             db.session.rollback()
             form.name.errors.append(str(exc))
@@ -244,7 +272,9 @@ def role_action(role_id: int):
     form = RoleForm()
     if form.validate_on_submit():
         try:
-            services.update_role(role, form.canonical, form.description.data)
+            services.update_role(
+                role, form.canonical, form.description.data, mfa_required=form.mfa_required.data
+            )
         except AdminError as exc:
             db.session.rollback()
             form.name.errors.append(str(exc))

@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from webapp.accounts import two_factor
 from webapp.accounts.audit import record
 from webapp.accounts.device_list import DeviceRow, device_rows
 from webapp.accounts.users import active_admin_ids
@@ -58,6 +59,12 @@ KNOWN_ACTIONS: dict[str, str] = {
     "email_changed": "Email changed",
     "email_change_cancelled": "Email change cancelled",
     "signup_existing_email": "Signup tried with a taken email",
+    "totp_enabled": "Authenticator app turned on",
+    "totp_disabled": "Authenticator app turned off",
+    "recovery_codes_generated": "Recovery codes generated",
+    "recovery_code_used": "Recovery code used",
+    "mfa_failed": "Two-factor code refused",
+    "mfa_reset": "Two-factor reset by an admin",
 }
 
 
@@ -272,6 +279,16 @@ def sign_out_devices(user: User, keep_id: int | None = None) -> int:
     return count
 
 
+def reset_two_factor(user: User, *, by: User) -> int:
+    """Remove the user's second factors and sign out their devices; return how many.
+
+    An admin manages their own two-factor on their sign-in methods page, not here.
+    """
+    if user.id == by.id:
+        raise AdminError("Manage your own two-factor authentication on your sign-in methods page.")
+    return two_factor.reset_two_factor(user)
+
+
 def revoke_user_device(user: User, device_id: int) -> bool:
     """Revoke one device of `user`; return False when the user has no such device."""
     device = db.session.scalars(
@@ -328,23 +345,35 @@ def _name_taken(name: str, except_id: int | None = None) -> bool:
 DUPLICATE_ROLE = "A role with that name already exists."
 
 
-def create_role(name: str, description: str | None) -> Role:
+def create_role(name: str, description: str | None, *, mfa_required: bool = False) -> Role:
     """Add a role; `name` is canonical. Raise AdminError for a duplicate."""
     if _name_taken(name):
         raise AdminError(DUPLICATE_ROLE)
-    role = Role(name=name, description=description or None)
+    role = Role(name=name, description=description or None, mfa_required=bool(mfa_required))
     try:
         with db.session.begin_nested():
             db.session.add(role)
     except IntegrityError:  # created a moment ago by another admin
         raise AdminError(DUPLICATE_ROLE) from None
-    record("role_created", target=f"role {name}", details={"role_id": role.id})
+    record(
+        "role_created",
+        target=f"role {name}",
+        details={"role_id": role.id, "mfa_required": role.mfa_required},
+    )
     return role
 
 
-def update_role(role: Role, name: str, description: str | None) -> None:
-    """Rename and describe a role; built-in roles keep their names."""
+def update_role(
+    role: Role, name: str, description: str | None, *, mfa_required: bool | None = None
+) -> None:
+    """Rename and describe a role, and say whether it requires two-factor.
+
+    Built-in roles keep their names, and `admin` always requires two-factor
+    (admin pages need it whatever the form says).
+    """
     description = description or None
+    if role.name == ADMIN_ROLE:
+        mfa_required = True
     old_name = role.name
     if name != old_name:
         if role.is_builtin:
@@ -365,6 +394,14 @@ def update_role(role: Role, name: str, description: str | None) -> None:
         role.description = description
         db.session.flush()
         record("role_updated", target=f"role {role.name}", details={"role_id": role.id})
+    if mfa_required is not None and bool(mfa_required) != role.mfa_required:
+        role.mfa_required = bool(mfa_required)
+        db.session.flush()
+        record(
+            "role_updated",
+            target=f"role {role.name}",
+            details={"role_id": role.id, "mfa_required": role.mfa_required},
+        )
 
 
 def delete_role(role: Role) -> None:

@@ -14,6 +14,7 @@ from webapp.security.identity import (
     canonical_username,
 )
 from webapp.security.passwords import password_problems
+from webapp.security.two_factor import CODE_INPUT_MAX
 
 
 class SignupForm(Form):
@@ -63,6 +64,25 @@ class LoginForm(Form):
     remember = BooleanField("Remember this device")
     next = HiddenField()
     submit = SubmitField("Log in")
+
+
+class VerifyForm(Form):
+    """The second step of a login: an authenticator code or a recovery code."""
+
+    code = StringField(
+        "Authentication code",
+        validators=[
+            DataRequired(message="Enter the code from your authenticator app."),
+            Length(max=CODE_INPUT_MAX, message="That is far too long for a code."),
+        ],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "spellcheck": "false",
+            "autocapitalize": "off",
+            "maxlength": CODE_INPUT_MAX,
+        },
+    )
+    submit = SubmitField("Verify")
 
 
 class ResetRequestForm(Form):

@@ -26,12 +26,15 @@ from webapp.accounts.addresses import (
 )
 from webapp.accounts.audit import record, record_alone
 from webapp.accounts.credentials import authenticate
+from webapp.accounts.notices import mail_notice
+from webapp.accounts.two_factor import verify_second_factor
 from webapp.accounts.users import DuplicateAccount, create_user, username_taken
-from webapp.auth.forms import LoginForm, SignupForm
+from webapp.auth.forms import LoginForm, SignupForm, VerifyForm
 from webapp.extensions import db, limiter
 from webapp.logs import quoted
 from webapp.models import User
-from webapp.security.client import client_ip
+from webapp.security import two_factor as mfa
+from webapp.security.client import client_ip, user_agent
 from webapp.security.login import sign_in, sign_out
 from webapp.security.redirects import safe_next
 from webapp.security.throttle import Throttled
@@ -56,6 +59,9 @@ def no_referrer(response):
     if request.endpoint in NO_REFERRER_ENDPOINTS:
         response.headers["Referrer-Policy"] = "no-referrer"
     return response
+WRONG_CODE = "That code is not right."
+STEP_EXPIRED = "Your sign-in took too long. Log in again."
+TOO_MANY_CODES = "Too many wrong codes. Log in again."
 
 
 def _login_limit() -> str:
@@ -152,9 +158,21 @@ def login():
             session[UNCONFIRMED_KEY] = [str(user.id), time.time() + UNCONFIRMED_SECONDS]
             db.session.commit()
             return render_template("auth/confirm_email_first.html")
+        elif user.has_second_factor:
+            # No device and no session yet: the second factor comes first.
+            mfa.start_pending_step(
+                user, remember=form.remember.data, next_url=safe_next(form.next.data) or ""
+            )
+            db.session.commit()  # a rehashed password, if any
+            return redirect(url_for(".verify"))
         else:
             sign_in(user, remember=form.remember.data)
-            record("login", actor=user, target_user=user, details={"remember": form.remember.data})
+            record(
+                "login",
+                actor=user,
+                target_user=user,
+                details={"remember": form.remember.data, "method": mfa.METHOD_PASSWORD},
+            )
             db.session.commit()
             return redirect(safe_next(form.next.data) or url_for("account.overview"))
     return render_template("auth/login.html", form=form)
@@ -173,6 +191,51 @@ def unconfirmed_user() -> User | None:
     except ValueError:
         return None
     return user if user is not None and user.is_active else None
+@bp.route("/login/verify", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def verify():
+    """The second step of a login: a code from the authenticator app or a recovery code."""
+    if current_user.is_authenticated:
+        return redirect(url_for("account.overview"))
+    pending = mfa.pending_step()
+    if pending is None:
+        flash(STEP_EXPIRED, "info")
+        return redirect(url_for(".login"))
+    form = VerifyForm()
+    if form.validate_on_submit():
+        user = pending.user
+        try:
+            result = verify_second_factor(user, form.code.data)
+        except Throttled as exc:
+            db.session.rollback()
+            logger.warning("second factor throttled user=%s", quoted(user.username))
+            form.form_errors.append(exc.message)
+            page = render_template("auth/verify.html", form=form)
+            return page, 429, {"Retry-After": str(exc.retry_after)}
+        method = result.method
+        if method is None:
+            db.session.commit()  # the failure's audit row
+            if result.replayed:
+                # A right code used before: someone may be watching the owner's screen.
+                mail_notice("totp_replayed", user, user_agent(), client_ip())
+            if mfa.count_pending_failure() >= current_app.config["MFA_MAX_ATTEMPTS"]:
+                mfa.end_pending_step()
+                flash(TOO_MANY_CODES, "error")
+                return redirect(url_for(".login"))
+            form.code.errors.append(WRONG_CODE)
+        else:
+            sign_in(user, remember=pending.remember, auth_method=method, second_factor=True)
+            record(
+                "login",
+                actor=user,
+                target_user=user,
+                details={"remember": pending.remember, "method": method},
+            )
+            db.session.commit()
+            if method == mfa.METHOD_RECOVERY:
+                mail_notice("recovery_code_used", user, user_agent(), client_ip())
+            return redirect(safe_next(pending.next) or url_for("account.overview"))
+    return render_template("auth/verify.html", form=form)
 
 
 @bp.post("/logout")

@@ -68,6 +68,11 @@ class RefreshToken(Base):
     # Added by the device-series migration.
     series: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Added by the two-factor migration: when this browser passed a second
+    # factor (NULL: never) and how it signed in ("password", "password+totp",
+    # "password+recovery"; NULL for devices from before).
+    mfa_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    auth_method: Mapped[str | None] = mapped_column(String(32))
 
     user: Mapped[User] = relationship(back_populates="devices")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import String
+from sqlalchemy import String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.models.base import Base, UTCDateTime, utc_now
@@ -25,6 +25,8 @@ class Role(Base):
     name: Mapped[str] = mapped_column(String(32), unique=True, index=True)
     description: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # Its users must have a second factor, and admin pages need the device to have passed one.
+    mfa_required: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     users: Mapped[list[User]] = relationship(back_populates="role", passive_deletes="all")
 

@@ -125,9 +125,18 @@ def live_devices_query(user_id: uuid.UUID):
 
 
 def create_device(
-    user: User, *, remember: bool, user_agent: str | None, ip_address: str | None
+    user: User,
+    *,
+    remember: bool,
+    user_agent: str | None,
+    ip_address: str | None,
+    auth_method: str = "password",
+    second_factor: bool = False,
 ) -> tuple[RefreshToken, str | None]:
-    """Add a device for a new sign-in; return it and its remember token, if any."""
+    """Add a device for a new sign-in; return it and its remember token, if any.
+
+    `auth_method` records how it signed in; `second_factor` that it passed one now.
+    """
     config = _settings()
     now = utc_now()
     token = series = token_hash = None
@@ -147,6 +156,8 @@ def create_device(
         last_used_at=now,
         user_agent=(user_agent or "")[:512] or None,
         ip_address=(ip_address or "")[:45] or None,
+        auth_method=auth_method,
+        mfa_at=now if second_factor else None,
     )
     db.session.add(device)
     db.session.flush()

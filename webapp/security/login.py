@@ -110,10 +110,21 @@ def _write_remember_cookie(response: Response) -> Response:
     return response
 
 
-def sign_in(user: User, *, remember: bool) -> RefreshToken:
-    """Start a new session for `user` on a new device (the view commits)."""
+def sign_in(
+    user: User, *, remember: bool, auth_method: str = "password", second_factor: bool = False
+) -> RefreshToken:
+    """Start a new session for `user` on a new device (the view commits).
+
+    `auth_method` says how the person signed in ("password", "password+totp",
+    ...); `second_factor` that they passed one, which the device records.
+    """
     device, token = devices.create_device(
-        user, remember=remember, user_agent=user_agent(), ip_address=client_ip()
+        user,
+        remember=remember,
+        user_agent=user_agent(),
+        ip_address=client_ip(),
+        auth_method=auth_method,
+        second_factor=second_factor,
     )
     user.current_device = device
     # A new session on every sign-in: no fixation, and the CSRF token rotates.
