@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_login import current_user
-from wtforms import StringField, SubmitField
+from wtforms import BooleanField, StringField, SubmitField
 from wtforms.validators import Length, ValidationError
 
 from webapp.forms_common import Form, password_field
@@ -48,3 +48,8 @@ class RenameDeviceForm(Form):
         validators=[Length(max=60, message="Use at most 60 characters.")],
     )
     submit = SubmitField("Rename")
+
+
+class NewBrowserAlertsForm(Form):
+    new_browser_alerts = BooleanField("Email me when a new browser signs in")
+    submit = SubmitField("Save")

@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from webapp.accounts.audit import record, record_alone
 from webapp.accounts.credentials import authenticate
-from webapp.accounts.users import DuplicateAccount, create_user
+from webapp.accounts.users import DuplicateAccount, create_user, find_user
 from webapp.auth.forms import LoginForm, SignupForm
 from webapp.extensions import db, limiter
 from webapp.logs import safe
@@ -89,11 +89,21 @@ def login():
             page = render_template("auth/login.html", form=form)
             return page, 429, {"Retry-After": str(exc.retry_after)}
         if user is None:
-            record_alone("login_failed", details={"identifier": form.identifier.data[:100]})
+            # On the activity page of the account the identifier names, if any.
+            record_alone(
+                "login_failed",
+                subject=find_user(form.identifier.data),
+                details={"identifier": form.identifier.data[:100]},
+            )
             form.form_errors.append(LOGIN_FAILED)
         else:
             sign_in(user, remember=form.remember.data)
-            record("login", actor=user, target_user=user, details={"remember": form.remember.data})
+            record(
+                "login",
+                actor=user,
+                target_user=user,
+                details={"remember": form.remember.data, "method": "password"},
+            )
             db.session.commit()
             return redirect(safe_next(form.next.data) or url_for("account.overview"))
     return render_template("auth/login.html", form=form)

@@ -4,6 +4,7 @@ from webapp.models.audit import AuditEvent
 from webapp.models.base import Base, UTCDateTime, utc_now
 from webapp.models.refresh_token import RefreshToken, RevokeReason
 from webapp.models.role import ADMIN_ROLE, BUILTIN_ROLES, USER_ROLE, Role
+from webapp.models.security_event import KnownBrowser, SecurityEvent
 from webapp.models.user import User
 
 __all__ = [
@@ -12,9 +13,11 @@ __all__ = [
     "USER_ROLE",
     "AuditEvent",
     "Base",
+    "KnownBrowser",
     "RefreshToken",
     "RevokeReason",
     "Role",
+    "SecurityEvent",
     "User",
     "UTCDateTime",
     "utc_now",

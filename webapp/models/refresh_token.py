@@ -24,6 +24,7 @@ class RevokeReason:
     ADMIN = "admin"
     EVICTED = "evicted"
     RESET = "reset"
+    NOT_ME = "not_me"
 
 
 class RefreshToken(Base):
@@ -58,6 +59,9 @@ class RefreshToken(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(16))
     name: Mapped[str | None] = mapped_column(String(60))
     notice_dismissed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Added by the security activity migration: where the sign-in came from.
+    country: Mapped[str | None] = mapped_column(String(2))
+    city: Mapped[str | None] = mapped_column(String(100))
 
     user: Mapped[User] = relationship(back_populates="devices")
 

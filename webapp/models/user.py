@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, Uuid
+from sqlalchemy import ForeignKey, String, Uuid, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.models.base import Base, UTCDateTime, utc_now
@@ -31,6 +31,8 @@ class User(UserMixin, Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, onupdate=utc_now)
+    # "Email me when a new browser signs in" on /account/security.
+    new_browser_alerts: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     role: Mapped[Role] = relationship(back_populates="users", lazy="joined")
     devices: Mapped[list[RefreshToken]] = relationship(
