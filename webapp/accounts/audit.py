@@ -38,11 +38,11 @@ def record(
     """Add an audit event; the actor defaults to the signed-in user.
 
     `subject` is the account whose activity the event joins when the audit
-    row names no target (a failed sign-in for an account that exists);
-    it defaults to `target_user`, then to the actor. `device` names the browser the event is about when it is not the
-    actor's own (a stolen token's); `ip` stands in for the client address
-    outside a request (mail jobs). Returns the user's security event, if
-    one was written.
+    row names no target (a failed sign-in for an account that exists); it
+    defaults to `target_user`, then to the actor. `device` names the
+    browser the event is about when it is not the actor's own (a stolen
+    token's); `ip` stands in for the client address outside a request
+    (mail jobs). Returns the user's security event, if one was written.
     """
     agent = None
     try:

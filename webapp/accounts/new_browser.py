@@ -48,20 +48,21 @@ def on_user_signed_in(sender: Flask, user: User, device: RefreshToken, **_: obje
     """Note where the new device is, and whether this browser is new to the account."""
     where = locate(device.ip_address)
     device.country, device.city = where.country, where.city
-    _give_device_to_signup(user, device)
     check_browser(user, device)
 
 
 def _give_device_to_signup(user: User, device: RefreshToken) -> None:
-    """A signup is recorded just before its first sign-in: it happened on this device."""
-    for obj in db.session.new:
-        if (
-            isinstance(obj, SecurityEvent)
-            and obj.user_id == user.id
-            and obj.event == "signup"
-            and obj.device_id is None
-        ):
-            obj.device_id = device.id
+    """A signup is recorded just before the account's first sign-in: on this device."""
+    db.session.execute(
+        update(SecurityEvent)
+        .where(
+            SecurityEvent.user_id == user.id,
+            SecurityEvent.event == "signup",
+            SecurityEvent.device_id.is_(None),
+        )
+        .values(device_id=device.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _remember_browser(user: User, digest: str) -> None:
@@ -85,7 +86,9 @@ def check_browser(user: User, device: RefreshToken) -> None:
         return
     _remember_browser(user, digest)
     if not any_seen:
-        return  # the account's first sign-in (just after signup): nothing to compare with
+        # The account's first sign-in (just after signup): nothing to compare with.
+        _give_device_to_signup(user, device)
+        return
     limit = _settings()["NEW_BROWSER_ALERTS_PER_HOUR"]
     mail = user.new_browser_alerts and _alerts_last_hour(user) < limit
     event = record(NEW_BROWSER_LOGIN, actor=user, target_user=user, device=device)
