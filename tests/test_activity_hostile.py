@@ -51,9 +51,10 @@ def test_activity_cursors(client, user, after, before):
 def test_not_me_tokens(client, user, segment):
     path = f"/not-me/{quote(segment, safe='')}"
     response = client.get(path)
-    assert response.status_code in (400, 404)
+    # 308: Werkzeug merges the slashes of an encoded "/" in the segment.
+    assert response.status_code in (308, 400, 404)
     token = csrf_token(client, "/login")
-    assert client.post(path, data={"csrf_token": token}).status_code in (400, 404)
+    assert client.post(path, data={"csrf_token": token}).status_code in (308, 400, 404)
     assert (
         db.session.scalar(
             select(func.count()).select_from(RefreshToken).where(RefreshToken.is_revoked.is_(True))

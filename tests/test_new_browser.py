@@ -274,3 +274,21 @@ def test_a_failed_request_mails_nothing(app, new_client, user, smtp, monkeypatch
     response = login(browser_from(new_client, "8.8.8.8"))
     assert response.status_code == 500
     assert alerts(smtp) == []
+
+
+def test_a_sign_in_from_a_known_browser_costs_two_statements_more(app, client, user, count_queries):
+    """The browser lookup and the security event: no UPDATE, no count, no mail."""
+    login(client)
+    post_form(client, "/logout", page="/account")
+    token = csrf_token(client, "/login")
+    with count_queries() as statements:
+        response = client.post(
+            "/login", data={"csrf_token": token, "identifier": "alice", "password": TEST_PASSWORD}
+        )
+    assert response.status_code == 302
+    assert not any(s.lstrip().upper().startswith("UPDATE") for s in statements)
+    assert sum("known_browsers" in s for s in statements) == 1
+    assert (
+        sum(s.lstrip().upper().startswith("INSERT INTO SECURITY_EVENTS") for s in statements) == 1
+    )
+    assert len(statements) <= 6

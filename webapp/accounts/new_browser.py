@@ -1,7 +1,6 @@
 """Sign-ins from a browser the account has not used: noted, and mailed to the owner.
 
 `sign_in` (the mechanism) sends `user_signed_in`; `on_user_signed_in`
-stores where the new device is (country and city, computed once), and
 looks up the browser cookie (`webapp.security.known_browsers`) among the
 account's known browsers. A browser not seen before, other than at the
 account's very first sign-in, records `new_browser_login` and mails
@@ -33,7 +32,6 @@ from webapp.mail import send as send_mail
 from webapp.models import KnownBrowser, RefreshToken, RevokeReason, SecurityEvent, User, utc_now
 from webapp.security import devices, known_browsers, signals
 from webapp.security.location import describe as describe_location
-from webapp.security.location import locate
 
 SUBJECT = "New sign-in to your Keystone account"
 NEW_BROWSER_LOGIN = "new_browser_login"
@@ -45,9 +43,7 @@ def connect_signals(app: Flask) -> None:
 
 
 def on_user_signed_in(sender: Flask, user: User, device: RefreshToken, **_: object) -> None:
-    """Note where the new device is, and whether this browser is new to the account."""
-    where = locate(device.ip_address)
-    device.country, device.city = where.country, where.city
+    """Note whether this browser is new to the account."""
     check_browser(user, device)
 
 

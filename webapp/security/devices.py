@@ -24,6 +24,7 @@ from sqlalchemy.orm import contains_eager
 from webapp.extensions import db
 from webapp.models import RefreshToken, RevokeReason, User, utc_now
 from webapp.security import signals
+from webapp.security.location import locate
 
 TOKEN_BYTES = 32  # 256 bits
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -89,6 +90,7 @@ def create_device(
     else:
         lifetime = timedelta(hours=config["SESSION_MAX_HOURS"])
     _evict_least_recently_used(user.id, keep=config["MAX_DEVICES_PER_USER"] - 1)
+    where = locate(ip_address)  # shown on the device page; computed once, here
     device = RefreshToken(
         user=user,
         token_hash=token_hash,
@@ -98,6 +100,8 @@ def create_device(
         last_used_at=now,
         user_agent=(user_agent or "")[:512] or None,
         ip_address=(ip_address or "")[:45] or None,
+        country=where.country,
+        city=where.city,
     )
     db.session.add(device)
     db.session.flush()
