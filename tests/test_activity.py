@@ -405,6 +405,7 @@ def test_a_maxmind_database_adds_the_city(app, tmp_path, user, client):
     assert locate(UK).country == "GB" and locate(UK).city == "London"
     assert locate("8.8.8.8").city is None and locate("8.8.8.8").country == "US"
     assert locate("1.0.16.1").country == "JP"  # not in the file: the packaged data
+    assert locate("2001:4860:4860::8888").country == "US"  # an IPv4-only file: packaged data
     login(at(client, UK))
     assert find(client, "Signed in with a password")["location"] == "London, United Kingdom"
     assert "London, United Kingdom" in client.get("/account/devices").get_data(as_text=True)
@@ -415,6 +416,11 @@ def test_a_missing_maxmind_database_falls_back_to_the_country(app, tmp_path):
 
     app.config["GEOIP_MMDB_PATH"] = str(tmp_path / "missing.mmdb")
     assert locate(UK).country == "GB" and locate(UK).city is None
+    broken = tmp_path / "broken.mmdb"
+    broken.write_bytes(b"not a database")
+    app.config["GEOIP_MMDB_PATH"] = str(broken)
+    assert locate(UK).country == "GB" and locate(UK).city is None
+    assert locate("8.8.8.8").country == "US"
 
 
 # Retention -----------------------------------------------------------------
@@ -458,3 +464,20 @@ def test_events_go_with_their_account(app, client, user):
     token = csrf_token(client, "/account/delete")
     client.post("/account/delete", data={"csrf_token": token, "password": "Tr0ub4dor&3-horse"})
     assert db.session.scalar(select(func.count()).select_from(SecurityEvent)) == 0
+
+
+def test_a_signup_without_a_sign_in_keeps_no_device(app, client, user):
+    """A signup that signed nobody in (mandatory confirmation) is not "This device" later."""
+    from webapp.accounts.audit import record
+
+    owner = db.session.get(User, user.id)
+    with app.test_request_context(environ_base={"REMOTE_ADDR": US}):
+        record("signup", actor=owner, target_user=owner)
+        db.session.commit()
+    login(at(client, UK))
+    created = find(client, "Account created")
+    assert created["ip"] == US and created["current"] is False
+    signup_event = db.session.scalars(
+        select(SecurityEvent).where(SecurityEvent.event == "signup")
+    ).one()
+    assert signup_event.device_id is None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import delete, select
 
 from webapp.accounts.device_list import describe_user_agent
@@ -92,7 +92,15 @@ def add_event(
         created_at=utc_now(),
     )
     db.session.add(event)
+    if has_request_context():
+        # This request's events, for a sign-in that follows them (see new_browser).
+        g.setdefault("security_events", []).append(event)
     return event
+
+
+def events_of_this_request() -> list[SecurityEvent]:
+    """Return the security events this request has recorded so far."""
+    return list(g.get("security_events", [])) if has_request_context() else []
 
 
 def _plural(count: int, word: str) -> str:

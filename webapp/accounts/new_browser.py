@@ -23,6 +23,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.wrappers import Response
 
+from webapp.accounts.activity import events_of_this_request
 from webapp.accounts.audit import record
 from webapp.accounts.device_list import describe_user_agent
 from webapp.accounts.notices import public_url
@@ -48,17 +49,10 @@ def on_user_signed_in(sender: Flask, user: User, device: RefreshToken, **_: obje
 
 
 def _give_device_to_signup(user: User, device: RefreshToken) -> None:
-    """A signup is recorded just before the account's first sign-in: on this device."""
-    db.session.execute(
-        update(SecurityEvent)
-        .where(
-            SecurityEvent.user_id == user.id,
-            SecurityEvent.event == "signup",
-            SecurityEvent.device_id.is_(None),
-        )
-        .values(device_id=device.id)
-        .execution_options(synchronize_session=False)
-    )
+    """A signup recorded earlier in this request happened on the device it signs in."""
+    for event in events_of_this_request():
+        if event.user_id == user.id and event.event == "signup" and event.device_id is None:
+            event.device_id = device.id
 
 
 def _remember_browser(user: User, digest: str) -> None:

@@ -71,8 +71,15 @@ def locate(ip: str | None) -> Location:
     return Location(country=country.upper() if country else None, city=city)
 
 
+_UNREADABLE = object()
+
+
 def _reader(path: str):
-    """Open the MaxMind database once per process (memory-mapped, thread-safe reads)."""
+    """Open the MaxMind database once per process (memory-mapped, thread-safe reads).
+
+    A file that cannot be opened is logged once and then skipped: the
+    country still comes from the packaged data.
+    """
     reader = _readers.get(path)
     if reader is None:
         with _readers_lock:
@@ -80,15 +87,24 @@ def _reader(path: str):
             if reader is None:
                 import maxminddb
 
-                reader = maxminddb.open_database(path)
+                try:
+                    reader = maxminddb.open_database(path)
+                except Exception:  # missing, unreadable or not a MaxMind DB file
+                    logger.exception("GEOIP_MMDB_PATH %s could not be opened", path)
+                    reader = _UNREADABLE
                 _readers[path] = reader
-    return reader
+    return None if reader is _UNREADABLE else reader
 
 
 def _from_mmdb(path: str, ip: str) -> tuple[str | None, str | None]:
+    reader = _reader(path)
+    if reader is None:
+        return None, None
     try:
-        record = _reader(path).get(ip)
-    except Exception:  # a missing or broken file: fall back to the country alone
+        record = reader.get(ip)
+    except ValueError:  # an IPv6 address in an IPv4-only database
+        return None, None
+    except Exception:  # a broken file: fall back to the country alone
         logger.exception("GEOIP_MMDB_PATH could not be read")
         return None, None
     if not isinstance(record, dict):
