@@ -47,6 +47,12 @@ BROWSERS = {
         "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
         "192.0.2.181",
     ),
+    # A public address (MaxMind's documented test address, in the UK), so the
+    # activity page and the new-sign-in mail show a country.
+    "hotel": (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        "81.2.69.160",
+    ),
     "android": (
         "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/131.0.0.0 Mobile Safari/537.36",
@@ -98,6 +104,14 @@ def seed(browser: Browser, server: LiveServer) -> tuple[dict, dict]:
     page.get_by_role("button", name="Change email", exact=True).click()
     grace_state = grace.storage_state()
     grace.close()
+    # Someone else tries grace's account, then signs in from a browser she never used.
+    with context(browser, server, "hotel") as made:
+        page = made.new_page()
+        page.goto("/login")
+        page.get_by_label("Username or email", exact=True).fill("grace")
+        page.get_by_label("Password", exact=True).fill("grace1234")
+        page.get_by_role("button", name="Log in", exact=True).click()
+        login(page, "grace")
 
     with context(browser, server, "iphone") as made:
         page = made.new_page()
@@ -167,10 +181,29 @@ PAGES = {
     "security": ("admin", "/account/security", None),
     "totp-setup": ("grace", "/account/security/totp", None),
     "login-verify": (None, "/login", password_step),
+    "activity": ("grace", "/account/activity", None),
     "admin-users": ("admin", "/admin/users", None),
     "admin-roles": ("admin", "/admin/roles", None),
     "admin-audit": ("admin", "/admin/audit", None),
 }
+
+
+def mail_pictures(browser: Browser, mailbox: Mailbox, out_dir: Path) -> None:
+    """Picture the HTML of the last new-sign-in mail grace received (from the hotel)."""
+    alert = [
+        m
+        for m in mailbox.to("grace@keystone.example")
+        if m["Subject"] == "New sign-in to your Keystone account"
+    ][-1]
+    html = alert.get_body(preferencelist=("html",)).get_content()
+    for width_name, viewport in WIDTHS.items():
+        made = browser.new_context(viewport=viewport, device_scale_factor=1)
+        page = made.new_page()
+        page.set_content(html)
+        target = out_dir / f"new-sign-in-mail-{width_name}.png"
+        page.screenshot(path=str(target), animations="disabled")
+        made.close()
+        print(f"wrote {target}")
 
 
 def main(out_dir: Path) -> None:
@@ -202,6 +235,7 @@ def main(out_dir: Path) -> None:
                     target = out_dir / f"{name}-{width_name}.png"
                     page.screenshot(path=str(target), animations="disabled")
                     print(f"wrote {target}")
+        mail_pictures(browser, mailbox, out_dir)
         browser.close()
 
 

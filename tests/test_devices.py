@@ -228,7 +228,11 @@ def test_secure_cookies_when_cookie_secure(secure_app):
     )
     assert response.status_code == 302
     headers = response.headers.getlist("Set-Cookie")
-    assert {h.split("=", 1)[0] for h in headers} == {"__Host-session", "__Host-remember"}
+    assert {h.split("=", 1)[0] for h in headers} == {
+        "__Host-session",
+        "__Host-remember",
+        "__Host-browser",  # marks the browser for the new-sign-in alert
+    }
     for header in headers:
         assert "Secure" in header and "HttpOnly" in header and "SameSite=Lax" in header
         assert "Path=/" in header and "Domain" not in header

@@ -63,6 +63,8 @@ def test_upgrade_downgrade_upgrade(migration_app):
         "email_tokens",
         "totp_authenticators",
         "recovery_codes",
+        "security_events",
+        "known_browsers",
     }
     with db.engine.connect() as conn:
         roles = conn.scalars(text("SELECT name FROM roles ORDER BY name")).all()

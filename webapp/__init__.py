@@ -60,10 +60,11 @@ def register_extensions(app: Flask) -> None:
 
 def register_security(app: Flask) -> None:
     from webapp import accounts
-    from webapp.security import headers, login
+    from webapp.security import headers, known_browsers, login
 
     headers.init_app(app)
     login.init_app(app)
+    known_browsers.init_app(app)
     accounts.init_app(app)
 
 

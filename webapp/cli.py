@@ -1,4 +1,4 @@
-"""Flask commands: `flask --app wsgi create-admin`, `purge-devices`."""
+"""Flask commands: `flask --app wsgi create-admin`, `purge-devices`, `purge-activity`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from webapp.extensions import db
 def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(purge_devices)
+    app.cli.add_command(purge_activity)
 
 
 @click.command("create-admin")
@@ -84,3 +85,15 @@ def purge_devices(older_than_days: int) -> None:
             f"Deleted {deleted} account{'s' if deleted != 1 else ''} "
             "whose email address was never confirmed."
         )
+
+
+@click.command("purge-activity")
+def purge_activity() -> None:
+    """Delete security activity older than SECURITY_LOG_DAYS, in batches."""
+    from flask import current_app
+
+    from webapp.accounts.activity import purge_activity as purge
+
+    count = purge()
+    days = current_app.config["SECURITY_LOG_DAYS"]
+    click.echo(f"Purged {count} event{'s' if count != 1 else ''} older than {days} days.")

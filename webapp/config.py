@@ -100,6 +100,14 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "MFA_PENDING_SECONDS": 300,
         "MFA_MAX_ATTEMPTS": 5,
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        # Security activity (/account/activity) and the new-browser alert.
+        "SECURITY_LOG_DAYS": _int("SECURITY_LOG_DAYS", 90),
+        "GEOIP_MMDB_PATH": os.environ.get("GEOIP_MMDB_PATH", "").strip() or None,
+        # Marks browsers an account has signed in from; random, not a credential.
+        "KNOWN_BROWSER_COOKIE_NAME": f"{prefix}browser",
+        "KNOWN_BROWSER_COOKIE_DAYS": 400,
+        "NEW_BROWSER_ALERTS_PER_HOUR": 5,
+        "NOT_ME_LINK_DAYS": 7,
         # Per-IP limits (Flask-Limiter). memory:// counts per process; with
         # several processes or hosts, point every one at the same redis://.
         "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),

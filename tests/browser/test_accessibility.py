@@ -115,6 +115,8 @@ SIGNED_OUT = {
 SIGNED_IN = {
     "account": ("/account", None),
     "devices": ("/account/devices", None),
+    "activity": ("/account/activity", None),
+    "security": ("/account/security", None),
     "change-password": ("/account/password", None),
     "change-password-errors": ("/account/password", submit_empty("Change password")),
     "delete-account": ("/account/delete", None),
@@ -214,7 +216,7 @@ def test_phone_width_pages_pass_too(new_context, member_state):
     page = new_context(
         storage_state=member_state, viewport={"width": 390, "height": 844}
     ).new_page()
-    for path in ("/account", "/account/devices", "/account/password"):
+    for path in ("/account", "/account/devices", "/account/password", "/account/activity"):
         visit(page, path, None)
 
 
@@ -229,3 +231,28 @@ def test_choose_a_new_password_page(new_page, mailbox):
     visit(page, link, None)
     expect(page.get_by_role("heading", level=1)).to_have_text("Choose a new password")
     visit(page, link, submit_empty("Set password"))
+
+
+NOT_ME_RE = re.compile(r"https?://\S+/not-me/[A-Za-z0-9_-]{43}")
+
+
+def test_this_wasnt_me_pages(new_context, mailbox):
+    """The "This wasn't me" link of a new-sign-in mail: its page, then the link used up."""
+    username = unique()
+    signup(new_context().new_page(), username)
+    login(new_context(user_agent=OTHER_BROWSER).new_page(), username)
+    [alert] = [
+        m
+        for m in mailbox.to(f"{username}@example.com")
+        if m["Subject"] == "New sign-in to your Keystone account"
+    ]
+    body = alert.get_body(preferencelist=("plain",)).get_content()
+    link = NOT_ME_RE.search(body).group(0)
+
+    page = new_context().new_page()
+    visit(page, link, None)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Was this sign-in not you?")
+    page.get_by_role("button", name="Sign out that device", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reset your password")
+    visit(page, link, None)
+    expect(page.get_by_role("heading", level=1)).to_have_text("This link does not work")

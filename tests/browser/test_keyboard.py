@@ -142,6 +142,21 @@ def test_device_revoke_and_rename_by_keyboard(new_page):
     expect(page.locator(".device")).to_have_count(1)
 
 
+def test_new_browser_alerts_setting_by_keyboard(page):
+    signup(page, unique())
+    page.goto("/account/security")
+    box = page.get_by_label("Email me when a new browser signs in", exact=True)
+    expect(box).to_be_checked()
+    tab_to(page, box)
+    page.keyboard.press("Space")
+    tab_to(page, page.get_by_role("button", name="Save", exact=True))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_have_text(
+        "We will not email you when a new browser signs in."
+    )
+    expect(box).not_to_be_checked()
+
+
 def test_delete_account_by_keyboard(page):
     signup(page, unique())
     page.goto("/account/delete")

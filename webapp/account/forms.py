@@ -72,3 +72,6 @@ class TotpSetupForm(Form):
     )
     sign_out_others = BooleanField("Sign out all other devices", default=True)
     submit = SubmitField("Turn on")
+class NewBrowserAlertsForm(Form):
+    new_browser_alerts = BooleanField("Email me when a new browser signs in")
+    submit = SubmitField("Save")

@@ -10,14 +10,17 @@ from webapp.account.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
     DeleteAccountForm,
+    NewBrowserAlertsForm,
     RenameDeviceForm,
     TotpSetupForm,
 )
 from webapp.account.reauth import confirm_password_step
+from webapp.accounts.activity import activity_page
 from webapp.accounts.addresses import CHANGE_LIFETIME, ChangeRefused, request_change
 from webapp.accounts.audit import record
 from webapp.accounts.credentials import confirm_password, set_password
 from webapp.accounts.device_list import device_rows, own_device
+from webapp.accounts.new_browser import set_alerts
 from webapp.accounts.notices import mail_notice
 from webapp.accounts.two_factor import (
     ROLE_REQUIRES,
@@ -240,13 +243,31 @@ def delete():
     return render_template("account/delete.html", form=form)
 
 
+@bp.get("/activity")
+def activity():
+    """List what happened to this account, newest first, 50 a page."""
+    page = activity_page(
+        current_user,
+        current_user.current_device.id,
+        after=request.args.get("after"),
+        before=request.args.get("before"),
+    )
+    return render_template("account/activity.html", page=page)
+
+
+def _alerts_form() -> NewBrowserAlertsForm:
+    return NewBrowserAlertsForm(data={"new_browser_alerts": current_user.new_browser_alerts})
+
+
 # --- two-factor authentication ----------------------------------------------------
 
 
 @bp.get("/security")
 def security():
-    """Show the sign-in methods: password, authenticator app, recovery codes."""
-    return render_template("account/security.html", info=security_overview(current_user))
+    """Show the sign-in methods, and the new-browser mail setting."""
+    return render_template(
+        "account/security.html", info=security_overview(current_user), alerts_form=_alerts_form()
+    )
 
 
 @bp.route("/security/totp", methods=["GET", "POST"])
@@ -338,3 +359,19 @@ def recovery_codes():
         )
         return redirect(url_for(".security"))
     return render_template("account/recovery_codes.html", codes=codes)
+
+
+@bp.post("/security/new-browser-alerts")
+@fresh_login_required
+def new_browser_alerts():
+    """Turn the "New sign-in" mails on or off."""
+    form = NewBrowserAlertsForm()
+    if not form.validate_on_submit():
+        abort(400)
+    set_alerts(current_user, bool(form.new_browser_alerts.data))
+    db.session.commit()
+    if form.new_browser_alerts.data:
+        flash("We will email you when a new browser signs in.", "success")
+    else:
+        flash("We will not email you when a new browser signs in.", "success")
+    return redirect(url_for(".security"))

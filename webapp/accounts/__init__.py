@@ -13,7 +13,11 @@ way (see docs/architecture.md and `lint-imports`):
 - `credentials`: checking, confirming, changing and resetting passwords.
 - `device_list`: describing a user's devices for display.
 - `notices`: the security notices we mail, and links under PUBLIC_URL.
-- `audit`: the audit record.
+- `audit`: the audit record, and each user's security activity beside it.
+- `activity`: the activity page's events in plain words, and their purge.
+- `new_browser`: noting each account's browsers, the new-sign-in mail and
+  its "This wasn't me" link.
+- `pages`: keyset pagination, newest first.
 
 The mechanism below never mails or audits: it returns outcomes or sends
 signals (`webapp.security.signals`), and `init_app` connects the handlers
@@ -27,6 +31,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Connect the domain's handlers to the mechanism's signals."""
-    from webapp.accounts import notices
+    from webapp.accounts import new_browser, notices
 
     notices.connect_signals(app)
+    new_browser.connect_signals(app)

@@ -1,8 +1,11 @@
-"""Recording security-relevant events in the audit log.
+"""Recording security-relevant events: the admin audit log and each user's activity.
 
-`record` adds a row to the current transaction, so an event is stored
-exactly when the action it describes is. It never raises: a broken audit
-write is logged and the action goes on.
+`record` is the one place that writes them. It adds an audit row to the
+current transaction, so an event is stored exactly when the action it
+describes is; when the event concerns a user (`target_user`, `subject`, or
+the signed-in actor for their own sign-out) and its code belongs on their
+activity page (`activity.EVENTS`), it adds that user's security event too.
+It never raises: a broken audit write is logged and the action goes on.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from flask import has_request_context
 from flask_login import current_user
 from sqlalchemy import select
 
+from webapp.accounts import activity
 from webapp.extensions import db
 from webapp.logs import quoted
-from webapp.models import AuditEvent, User, utc_now
+from webapp.models import AuditEvent, RefreshToken, SecurityEvent, User, utc_now
 
 logger = logging.getLogger("webapp.audit")
 
@@ -29,10 +33,21 @@ def record(
     target_user: User | None = None,
     target: str | None = None,
     details: dict[str, Any] | None = None,
-) -> None:
-    """Add an audit event; the actor defaults to the signed-in user."""
+    device: RefreshToken | None = None,
+    ip: str | None = None,
+    subject: User | None = None,
+) -> SecurityEvent | None:
+    """Add an audit event; the actor defaults to the signed-in user.
+
+    `subject` is the account whose activity the event joins when the audit
+    row names no target (a failed sign-in for an account that exists); it
+    defaults to `target_user`, then to the actor. `device` names the
+    browser the event is about when it is not the actor's own (a stolen
+    token's); `ip` stands in for the client address outside a request
+    (mail jobs). Returns the user's security event, if one was written.
+    """
+    agent = None
     try:
-        ip = agent = None
         if has_request_context():
             from webapp.security.client import client_ip, user_agent
 
@@ -59,6 +74,45 @@ def record(
         )
     except Exception:  # an audit failure must not break the action it records
         logger.exception("could not record audit event %s", action)
+        return None
+    subject = subject or target_user or actor
+    if subject is None or action not in activity.EVENTS:
+        return None
+    try:
+        return _add_security_event(action, subject, actor, device, ip, agent, details)
+    except Exception:
+        logger.exception("could not record security event %s", action)
+        return None
+
+
+def _add_security_event(
+    action: str,
+    subject: User,
+    actor: User | None,
+    device: RefreshToken | None,
+    ip: str | None,
+    agent: str | None,
+    details: dict[str, Any] | None,
+) -> SecurityEvent:
+    """Add `subject`'s security event: from their own browser, or done by someone else.
+
+    What an administrator did shows without the administrator's address
+    or browser: those are the administrator's, not the account's.
+    """
+    if actor is not None and actor.id != subject.id:
+        return activity.add_event(
+            action, subject, device_id=None, ip=None, user_agent=None, details=details
+        )
+    if device is None and actor is not None:
+        device = getattr(actor, "current_device", None)
+    return activity.add_event(
+        action,
+        subject,
+        device_id=device.id if device is not None else None,
+        ip=ip,
+        user_agent=agent,
+        details=details,
+    )
 
 
 def record_alone(action: str, *, collapse_seconds: int = 0, **kwargs: Any) -> None:

@@ -93,7 +93,7 @@ def send_reset_link(email: str, ip: str | None) -> None:
     if user is None or not user.is_active:
         return
     link = public_url("auth.reset_password", token=reset_tokens.make_token(user))
-    record("password_reset_requested", target_user=user, details={"ip": ip})
+    record("password_reset_requested", target_user=user, ip=ip, details={"ip": ip})
     db.session.commit()
     send_mail(
         user.email,

@@ -11,6 +11,7 @@ from ua_parser import parse
 from webapp.extensions import db
 from webapp.models import RefreshToken, RevokeReason, User, utc_now
 from webapp.security import devices
+from webapp.security.location import describe as describe_location
 from webapp.templating import format_datetime
 
 
@@ -23,6 +24,7 @@ class DeviceRow:
     browser: str
     named: bool
     ip_address: str
+    location: str
     signed_in: str
     last_active: str
     ends: str
@@ -58,6 +60,8 @@ _DEVICE_COLUMNS = (
     RefreshToken.is_remembered,
     RefreshToken.is_revoked,
     RefreshToken.revoked_reason,
+    RefreshToken.country,
+    RefreshToken.city,
 )
 
 
@@ -91,6 +95,7 @@ def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
                 browser=browser,
                 named=bool(device.name),
                 ip_address=device.ip_address or "unknown",
+                location=describe_location(device.country, device.city),
                 signed_in=format_datetime(device.created_at),
                 last_active=format_datetime(device.last_used_at),
                 ends=format_datetime(devices.expires_at(device)),

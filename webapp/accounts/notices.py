@@ -75,7 +75,12 @@ def send_notice(
 
 def on_token_theft(sender: Flask, device: RefreshToken, **_: object) -> None:
     """Audit a device revoked for a stolen remember token and tell its owner."""
-    record("token_theft_suspected", target_user=device.user, details={"device": device.id})
+    record(
+        "token_theft_suspected",
+        target_user=device.user,
+        device=device,
+        details={"device": device.id},
+    )
     mail_notice("device_stolen", device.user, device.user_agent, client_ip())
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -18,13 +16,13 @@ from sqlalchemy.exc import IntegrityError
 from webapp.accounts import two_factor
 from webapp.accounts.audit import record
 from webapp.accounts.device_list import DeviceRow, device_rows
+from webapp.accounts.pages import Page
+from webapp.accounts.pages import newest_first_page as _newest_first_page
 from webapp.accounts.users import active_admin_ids
 from webapp.extensions import db
 from webapp.models import ADMIN_ROLE, AuditEvent, RefreshToken, RevokeReason, Role, User
 from webapp.security import devices
 
-PAGE_SIZE = 50
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SEARCH_MAX = 255
 ROLE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
 ROLE_NAME_RULE = (
@@ -65,94 +63,13 @@ KNOWN_ACTIONS: dict[str, str] = {
     "recovery_code_used": "Recovery code used",
     "mfa_failed": "Two-factor code refused",
     "mfa_reset": "Two-factor reset by an admin",
+    "new_browser_login": "Signed in from a new browser",
+    "device_revoked_not_me": "Device signed out from a new-sign-in alert",
 }
 
 
 class AdminError(Exception):
     """An admin action was refused; the message says why, for the page."""
-
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a keyset-paginated list and the cursors of its neighbours."""
-
-    items: list[T]
-    next_cursor: str | None
-    prev_cursor: str | None
-
-
-# --- keyset pagination ------------------------------------------------------
-
-
-def _cursor(created_at: datetime, ident: object) -> str:
-    """Return a row's position in a newest-first list: creation time and id."""
-    micros = (created_at - EPOCH) // timedelta(microseconds=1)
-    key = ident.hex if isinstance(ident, uuid.UUID) else str(ident)
-    return f"{micros}_{key}"
-
-
-def _parse_cursor(text: str | None, id_type: type) -> tuple[datetime, object] | None:
-    """Return the (created_at, id) a cursor names, or None if it is not one."""
-    if not text or len(text) > 64:
-        return None
-    micros, _, key = text.partition("_")
-    try:
-        when = EPOCH + timedelta(microseconds=int(micros))
-        if id_type is uuid.UUID:
-            return when, uuid.UUID(hex=key)
-        if not key.isdigit() or len(key) > 18:
-            return None
-        return when, int(key)
-    except (ValueError, OverflowError):
-        return None
-
-
-def _newest_first_page(stmt: Select, model, after: str | None, before: str | None) -> Page:
-    """Return one page of `stmt`, newest first by (created_at, id).
-
-    Keyset pagination: the created_at index serves the order whatever the
-    page, and one extra row tells whether there is a next page, so nothing
-    is counted. `after` pages to older rows, `before` back to newer ones.
-    """
-    created, ident = model.created_at, model.id
-    id_type = ident.type.python_type
-
-    def cursor_of(row) -> str:
-        return _cursor(row.created_at, row.id)
-
-    position = _parse_cursor(before, id_type)
-    if position is not None:
-        when, key = position
-        rows = list(
-            db.session.scalars(
-                stmt.where(created >= when, or_(created > when, ident > key))
-                .order_by(created.asc(), ident.asc())
-                .limit(PAGE_SIZE + 1)
-            )
-        )
-        items = list(reversed(rows[:PAGE_SIZE]))
-        has_newer = len(rows) > PAGE_SIZE
-        return Page(
-            items=items,
-            next_cursor=cursor_of(items[-1]) if items else None,
-            prev_cursor=cursor_of(items[0]) if has_newer and items else None,
-        )
-    position = _parse_cursor(after, id_type)
-    if position is not None:
-        when, key = position
-        stmt = stmt.where(created <= when, or_(created < when, ident < key))
-    rows = list(
-        db.session.scalars(stmt.order_by(created.desc(), ident.desc()).limit(PAGE_SIZE + 1))
-    )
-    items = rows[:PAGE_SIZE]
-    return Page(
-        items=items,
-        next_cursor=cursor_of(items[-1]) if len(rows) > PAGE_SIZE else None,
-        prev_cursor=cursor_of(items[0]) if position is not None and items else None,
-    )
 
 
 # --- users ------------------------------------------------------------------

@@ -109,3 +109,9 @@ class ResetPasswordForm(Form):
     def validate_confirm_new_password(self, field) -> None:
         if field.data != self.new_password.data:
             raise ValidationError("The two passwords do not match.")
+
+
+class NotMeForm(Form):
+    """The "This wasn't me" page: one button."""
+
+    submit = SubmitField("Sign out that device")

@@ -28,7 +28,7 @@ from webapp.accounts.audit import record, record_alone
 from webapp.accounts.credentials import authenticate
 from webapp.accounts.notices import mail_notice
 from webapp.accounts.two_factor import verify_second_factor
-from webapp.accounts.users import DuplicateAccount, create_user, username_taken
+from webapp.accounts.users import DuplicateAccount, create_user, find_user, username_taken
 from webapp.auth.forms import LoginForm, SignupForm, VerifyForm
 from webapp.extensions import db, limiter
 from webapp.logs import quoted
@@ -151,7 +151,12 @@ def login():
             page = render_template("auth/login.html", form=form)
             return page, 429, {"Retry-After": str(exc.retry_after)}
         if user is None:
-            record_alone("login_failed", details={"identifier": form.identifier.data[:100]})
+            # On the activity page of the account the identifier names, if any.
+            record_alone(
+                "login_failed",
+                subject=find_user(form.identifier.data),
+                details={"identifier": form.identifier.data[:100]},
+            )
             form.form_errors.append(LOGIN_FAILED)
         elif must_confirm_first(user):
             # The password is right, but no device until the address is confirmed.

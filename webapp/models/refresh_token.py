@@ -26,6 +26,7 @@ class RevokeReason:
     RESET = "reset"
     # The old address cancelled an email change: whoever made it is signed out.
     EMAIL_CANCELLED = "email_cancel"
+    NOT_ME = "not_me"
 
 
 class RefreshToken(Base):
@@ -64,6 +65,9 @@ class RefreshToken(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(16))
     name: Mapped[str | None] = mapped_column(String(60))
     notice_dismissed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Added by the security activity migration: where the sign-in came from.
+    country: Mapped[str | None] = mapped_column(String(2))
+    city: Mapped[str | None] = mapped_column(String(100))
 
     # Added by the device-series migration.
     series: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)

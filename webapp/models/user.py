@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, Uuid
+from sqlalchemy import ForeignKey, String, Uuid, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.models.base import Base, UTCDateTime, utc_now
@@ -38,6 +38,8 @@ class User(UserMixin, Base):
     # it without a second query.
     pending_email: Mapped[str | None] = mapped_column(String(255))
     pending_email_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # "Email me when a new browser signs in" on /account/security.
+    new_browser_alerts: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     role: Mapped[Role] = relationship(back_populates="users", lazy="joined")
     devices: Mapped[list[RefreshToken]] = relationship(

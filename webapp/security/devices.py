@@ -48,6 +48,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from webapp.extensions import db
 from webapp.models import RefreshToken, RevokeReason, User, utc_now
 from webapp.security import signals
+from webapp.security.location import locate
 
 SERIES_BYTES = 16  # 128 bits: the selector
 SECRET_BYTES = 32  # 256 bits: the verifier
@@ -146,6 +147,7 @@ def create_device(
     else:
         lifetime = timedelta(hours=config["SESSION_MAX_HOURS"])
     _evict_least_recently_used(user.id, keep=config["MAX_DEVICES_PER_USER"] - 1)
+    where = locate(ip_address)  # shown on the device page; computed once, here
     device = RefreshToken(
         user=user,
         series=series,
@@ -158,6 +160,8 @@ def create_device(
         ip_address=(ip_address or "")[:45] or None,
         auth_method=auth_method,
         mfa_at=now if second_factor else None,
+        country=where.country,
+        city=where.city,
     )
     db.session.add(device)
     db.session.flush()

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from webapp.extensions import login_manager
 from webapp.models import RefreshToken, RevokeReason, User
-from webapp.security import devices
+from webapp.security import devices, signals
 from webapp.security.client import client_ip, user_agent
 
 FRESH_UNTIL_KEY = "fresh_until"
@@ -131,6 +131,8 @@ def sign_in(
     session.clear()
     login_user(user, remember=False, fresh=True)
     g.remember_cookie = token
+    # The account domain notes the browser (and mails about a new one).
+    signals.user_signed_in.send(current_app._get_current_object(), user=user, device=device)
     return device
 
 

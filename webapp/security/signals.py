@@ -14,3 +14,9 @@ _signals = Namespace()
 # revoked. Sent with the app as sender and `device=` the revoked row, before
 # the commit, so handlers add to the same transaction.
 token_theft_detected = _signals.signal("token-theft-detected")
+
+# A user signed in through a new device (`sign_in`: a password, a passkey...;
+# not a remember-cookie restore). Sent with the app as sender, `user=` and
+# `device=` (flushed, so it has its id), before the view commits, so
+# handlers add to the same transaction.
+user_signed_in = _signals.signal("user-signed-in")

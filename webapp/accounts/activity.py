@@ -1,0 +1,187 @@
+"""Each user's security activity: writing it, reading it in plain words, purging it.
+
+`webapp.accounts.audit.record` is the one place that writes: an event that
+concerns a user (and whose code is in EVENTS) becomes a row here as well
+as in the admin audit log, in the same transaction as the action.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app, g, has_request_context
+from sqlalchemy import delete, select
+
+from webapp.accounts.device_list import describe_user_agent
+from webapp.accounts.pages import Page, newest_first_page
+from webapp.extensions import db
+from webapp.models import SecurityEvent, User, utc_now
+from webapp.security.location import describe as describe_location
+from webapp.security.location import locate
+from webapp.templating import format_datetime
+
+# Every code that belongs on its user's activity page, in plain words.
+EVENTS: dict[str, str] = {
+    "signup": "Account created",
+    "login": "Signed in",
+    "login_failed": "Failed sign-in: wrong password",
+    "logout": "Signed out",
+    "password_changed": "Password changed",
+    "password_reset_requested": "Password reset link requested",
+    "password_reset": "Password reset with an emailed link",
+    "device_revoked": "A device was signed out",
+    "token_theft_suspected": (
+        "A device was signed out: its sign-in token was used again from elsewhere"
+    ),
+    "role_changed": "Role changed by an administrator",
+    "user_deactivated": "Account deactivated by an administrator",
+    "user_activated": "Account reactivated by an administrator",
+    "devices_signed_out": "Every device signed out by an administrator",
+    "email_confirmation_sent": "Confirmation email sent",
+    "email_confirmed": "Email address confirmed",
+    "email_change_requested": "Email address change requested",
+    "email_changed": "Email address changed",
+    "email_change_cancelled": "Email address change cancelled",
+    "signup_existing_email": "Someone tried to sign up with your email address",
+    "totp_enabled": "Authenticator app turned on",
+    "totp_disabled": "Authenticator app turned off",
+    "recovery_codes_generated": "New recovery codes generated",
+    "recovery_code_used": "Recovery code used",
+    "mfa_failed": "Failed sign-in: wrong two-factor code",
+    "mfa_reset": "Two-factor authentication reset by an administrator",
+    "passkey_added": "Passkey added",
+    "passkey_removed": "Passkey removed",
+    "new_browser_login": "Signed in from a new browser",
+    "device_revoked_not_me": "A device was signed out from the “This wasn't me” link",
+}
+
+# How a sign-in was made, from the `method` detail of `login`.
+SIGN_IN_METHODS: dict[str, str] = {
+    "password": "Signed in with a password",
+    "passkey": "Signed in with a passkey",
+    "totp": "Signed in with a password and an authenticator app",
+    "recovery_code": "Signed in with a password and a recovery code",
+}
+
+BROWSER_MAX = 100
+
+
+def add_event(
+    code: str,
+    user: User,
+    *,
+    device_id: int | None,
+    ip: str | None,
+    user_agent: str | None,
+    details: dict[str, Any] | None,
+) -> SecurityEvent:
+    """Add one event to `user`'s activity, in the current transaction."""
+    ip = (ip or "")[:45] or None
+    where = locate(ip) if ip else None
+    event = SecurityEvent(
+        user_id=user.id,
+        event=code,
+        device_id=device_id,
+        ip_address=ip,
+        browser=describe_user_agent(user_agent)[:BROWSER_MAX] if user_agent else None,
+        country=where.country if where else None,
+        city=where.city if where else None,
+        details=details or None,
+        created_at=utc_now(),
+    )
+    db.session.add(event)
+    if has_request_context():
+        # This request's events, for a sign-in that follows them (see new_browser).
+        g.setdefault("security_events", []).append(event)
+    return event
+
+
+def events_of_this_request() -> list[SecurityEvent]:
+    """Return the security events this request has recorded so far."""
+    return list(g.get("security_events", [])) if has_request_context() else []
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def describe_event(code: str, details: dict[str, Any] | None) -> str:
+    """Say what happened, in plain words, from the event code and its details."""
+    details = details if isinstance(details, dict) else {}
+    if code == "login":
+        method = details.get("method")
+        return (
+            SIGN_IN_METHODS.get(method, EVENTS["login"])
+            if isinstance(method, str)
+            else (EVENTS["login"])
+        )
+    if code == "device_revoked":
+        if details.get("by_admin"):
+            return "A device was signed out by an administrator"
+        others = details.get("others")
+        if isinstance(others, int):
+            return f"Signed out {_plural(others, 'other device')}"
+        return "A device was signed out from the device page"
+    if code == "role_changed" and isinstance(details.get("to"), str):
+        return f"Role changed by an administrator to {details['to']}"
+    if code == "devices_signed_out" and isinstance(details.get("devices"), int):
+        return f"{EVENTS[code]} ({_plural(details['devices'], 'device')})"
+    if code in {"passkey_added", "passkey_removed"} and isinstance(details.get("name"), str):
+        return f"{EVENTS[code]}: {details['name'][:60]}"
+    return EVENTS.get(code, "Other account activity")
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """What the activity page shows for one event, ready to print."""
+
+    id: int
+    when: str
+    what: str
+    browser: str
+    ip_address: str
+    location: str
+    current: bool
+
+
+def _row(event: SecurityEvent, current_device_id: int | None) -> EventRow:
+    return EventRow(
+        id=event.id,
+        when=format_datetime(event.created_at),
+        what=describe_event(event.event, event.details),
+        browser=event.browser or "—",
+        ip_address=event.ip_address or "—",
+        location=describe_location(event.country, event.city) if event.ip_address else "—",
+        current=current_device_id is not None and event.device_id == current_device_id,
+    )
+
+
+def activity_page(
+    user: User, current_device_id: int | None, after: str | None = None, before: str | None = None
+) -> Page[EventRow]:
+    """Return 50 of the user's events, newest first, in one query."""
+    page = newest_first_page(
+        select(SecurityEvent).where(SecurityEvent.user_id == user.id), SecurityEvent, after, before
+    )
+    return Page(
+        items=[_row(event, current_device_id) for event in page.items],
+        next_cursor=page.next_cursor,
+        prev_cursor=page.prev_cursor,
+    )
+
+
+def purge_activity(batch_size: int = 1000) -> int:
+    """Delete events older than SECURITY_LOG_DAYS, a batch per transaction; return how many."""
+    cutoff = utc_now() - timedelta(days=current_app.config["SECURITY_LOG_DAYS"])
+    total = 0
+    while True:
+        ids = db.session.scalars(
+            select(SecurityEvent.id).where(SecurityEvent.created_at < cutoff).limit(batch_size)
+        ).all()
+        if not ids:
+            return total
+        db.session.execute(delete(SecurityEvent).where(SecurityEvent.id.in_(ids)))
+        db.session.commit()
+        total += len(ids)

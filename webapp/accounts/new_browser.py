@@ -1,0 +1,231 @@
+"""Sign-ins from a browser the account has not used: noted, and mailed to the owner.
+
+`sign_in` (the mechanism) sends `user_signed_in`; `on_user_signed_in`
+looks up the browser cookie (`webapp.security.known_browsers`) among the
+account's known browsers. A browser not seen before, other than at the
+account's very first sign-in, records `new_browser_login` and mails
+"New sign-in to your Keystone account", with a "This wasn't me" link
+(single use, NOT_ME_LINK_DAYS) that signs that device out. At most
+NEW_BROWSER_ALERTS_PER_HOUR mails an hour per account; none when the
+owner turned them off on /account/security.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import Flask, after_this_request, current_app
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from werkzeug.wrappers import Response
+
+from webapp.accounts.activity import events_of_this_request
+from webapp.accounts.audit import record
+from webapp.accounts.device_list import describe_user_agent
+from webapp.accounts.notices import public_url
+from webapp.extensions import db
+from webapp.mail import run_in_background
+from webapp.mail import send as send_mail
+from webapp.models import KnownBrowser, RefreshToken, RevokeReason, SecurityEvent, User, utc_now
+from webapp.security import devices, known_browsers, signals
+from webapp.security.location import describe as describe_location
+
+SUBJECT = "New sign-in to your Keystone account"
+NEW_BROWSER_LOGIN = "new_browser_login"
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+def connect_signals(app: Flask) -> None:
+    signals.user_signed_in.connect(on_user_signed_in, app, weak=False)
+
+
+def on_user_signed_in(sender: Flask, user: User, device: RefreshToken, **_: object) -> None:
+    """Note whether this browser is new to the account."""
+    check_browser(user, device)
+
+
+def _give_device_to_signup(user: User, device: RefreshToken) -> None:
+    """A signup recorded earlier in this request happened on the device it signs in."""
+    for event in events_of_this_request():
+        if event.user_id == user.id and event.event == "signup" and event.device_id is None:
+            event.device_id = device.id
+
+
+def _remember_browser(user: User, digest: str) -> None:
+    """Add the browser to the account's known ones; a parallel sign-in may have already."""
+    values = {"user_id": user.id, "browser_hash": digest, "created_at": utc_now()}
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    db.session.execute(dialect.insert(KnownBrowser).values(values).on_conflict_do_nothing())
+
+
+def check_browser(user: User, device: RefreshToken) -> None:
+    """Record and mail a sign-in from a browser this account has not used before."""
+    digest = known_browsers.hash_id(known_browsers.browser_id())
+    mine = KnownBrowser.user_id == user.id
+    seen, any_seen = db.session.execute(
+        select(
+            exists().where(mine, KnownBrowser.browser_hash == digest),
+            exists().where(mine),
+        )
+    ).one()
+    if seen:
+        return
+    _remember_browser(user, digest)
+    if not any_seen:
+        # The account's first sign-in (just after signup): nothing to compare with.
+        _give_device_to_signup(user, device)
+        return
+    limit = _settings()["NEW_BROWSER_ALERTS_PER_HOUR"]
+    mail = user.new_browser_alerts and _alerts_last_hour(user) < limit
+    event = record(NEW_BROWSER_LOGIN, actor=user, target_user=user, device=device)
+    if event is None or not mail:
+        return
+    token = secrets.token_urlsafe(32)
+    event.alert_token_hash = hash_token(token)
+    alert = Alert(
+        email=user.email,
+        username=user.username,
+        when=event.created_at,
+        browser=describe_user_agent(device.user_agent),
+        ip=device.ip_address,
+        location=describe_location(device.country, device.city),
+        not_me_link=public_url("auth.not_me", token=token),
+        devices_link=public_url("account.device_list"),
+    )
+
+    @after_this_request
+    def _mail_after_commit(response: Response) -> Response:
+        # Mailed once the sign-in is stored: a failed request mails nothing.
+        if response.status_code < 400:
+            run_in_background(send_alert, alert)
+        return response
+
+
+def _settings():
+    return current_app.config
+
+
+def _alerts_last_hour(user: User) -> int:
+    """Count the alert mails sent to this account in the last hour (its events with a link)."""
+    since = utc_now() - timedelta(hours=1)
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(SecurityEvent)
+            .where(
+                SecurityEvent.user_id == user.id,
+                SecurityEvent.created_at > since,
+                SecurityEvent.event == NEW_BROWSER_LOGIN,
+                SecurityEvent.alert_token_hash.is_not(None),
+            )
+        )
+        or 0
+    )
+
+
+def hash_token(token: str) -> str:
+    """Return the SHA-256 stored for a "This wasn't me" link's token."""
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What the new-sign-in mail says: plain values for the mail worker."""
+
+    email: str
+    username: str
+    when: datetime
+    browser: str
+    ip: str | None
+    location: str
+    not_me_link: str
+    devices_link: str
+
+
+def send_alert(alert: Alert) -> None:
+    """Mail the new-sign-in alert."""
+    send_mail(
+        alert.email,
+        SUBJECT,
+        "new_browser",
+        username=alert.username,
+        when=alert.when,
+        browser=alert.browser,
+        ip=alert.ip,
+        location=alert.location,
+        not_me_link=alert.not_me_link,
+        devices_link=alert.devices_link,
+        days=_settings()["NOT_ME_LINK_DAYS"],
+    )
+
+
+# --- "This wasn't me" -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertedSignIn:
+    """The sign-in a "This wasn't me" link is about, ready to show."""
+
+    event: SecurityEvent
+    when: datetime
+    browser: str
+    ip_address: str
+    location: str
+
+
+def alerted_sign_in(token: str) -> AlertedSignIn | None:
+    """Return the sign-in a link names, while the link is unused and under NOT_ME_LINK_DAYS old."""
+    if not isinstance(token, str) or not _TOKEN_RE.match(token):
+        return None
+    event = db.session.scalars(
+        select(SecurityEvent).where(SecurityEvent.alert_token_hash == hash_token(token))
+    ).first()
+    if event is None or event.alert_used_at is not None:
+        return None
+    if event.created_at < utc_now() - timedelta(days=_settings()["NOT_ME_LINK_DAYS"]):
+        return None
+    return AlertedSignIn(
+        event=event,
+        when=event.created_at,
+        browser=event.browser or "Unknown browser",
+        ip_address=event.ip_address or "unknown",
+        location=describe_location(event.country, event.city),
+    )
+
+
+def sign_out_alerted_device(found: AlertedSignIn) -> bool:
+    """Use the link once: revoke the device it names and record it; False if already used."""
+    event = found.event
+    won = db.session.execute(
+        update(SecurityEvent)
+        .where(SecurityEvent.id == event.id, SecurityEvent.alert_used_at.is_(None))
+        .values(alert_used_at=utc_now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won != 1:
+        return False
+    user = db.session.get(User, event.user_id)
+    if user is None:
+        return False
+    count = 0
+    if event.device_id is not None:
+        count = devices.revoke_where(
+            RefreshToken.id == event.device_id,
+            RefreshToken.user_id == user.id,
+            reason=RevokeReason.NOT_ME,
+        )
+    record(
+        "device_revoked_not_me",
+        target_user=user,
+        details={"device": event.device_id, "signed_out": bool(count)},
+    )
+    return True
+
+
+def set_alerts(user: User, enabled: bool) -> None:
+    """Turn the new-sign-in mails on or off for `user` (the view commits)."""
+    user.new_browser_alerts = enabled

@@ -1,0 +1,51 @@
+"""The "This wasn't me" link of the new-sign-in mail, registered on the auth blueprint.
+
+Anyone holding the link may use it, signed in or not (the owner reads
+the mail wherever they are): GET shows the sign-in and a button, and
+changes nothing (mail scanners open links); POST signs that device out,
+once, and leads to choosing a new password.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from webapp.accounts.new_browser import alerted_sign_in, sign_out_alerted_device
+from webapp.auth.forms import NotMeForm
+from webapp.extensions import db
+
+
+def register_not_me_views(bp: Blueprint) -> None:
+    """Add the "This wasn't me" page to the auth blueprint."""
+    bp.add_url_rule("/not-me/<token>", endpoint="not_me", view_func=not_me, methods=["GET", "POST"])
+    bp.after_request(_no_referrer)
+
+
+def _no_referrer(response: Response) -> Response:
+    """Keep the link's token out of the Referer header of anything the page links to."""
+    if request.endpoint == "auth.not_me":
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def not_me(token: str):
+    """Sign out the device of a sign-in the owner does not recognise."""
+    found = alerted_sign_in(token)
+    if found is None:
+        return render_template("auth/not_me_invalid.html"), 400
+    form = NotMeForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        if not sign_out_alerted_device(found):
+            db.session.rollback()
+            return render_template("auth/not_me_invalid.html"), 400
+        owner = found.event.user_id
+        db.session.commit()
+        flash("That device is signed out. Now choose a new password.", "success")
+        if current_user.is_authenticated and current_user.id == owner:
+            return redirect(url_for("account.change_password"))
+        return redirect(url_for("auth.request_reset"))
+    return render_template("auth/not_me.html", form=form, found=found, token=token)
