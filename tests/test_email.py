@@ -217,6 +217,14 @@ def test_send_confirmation_email_at_most_once_per_two_minutes(client, smtp):
     assert actions("bob").count("email_confirmation_sent") == 2
 
 
+def test_the_confirm_button_needs_csrf(client, new_client, smtp):
+    signup(client)
+    path = path_in(smtp.to("bob@example.com")[-1])
+    assert new_client().post(path).status_code == 400
+    assert db.session.scalars(select(User)).one().email_verified_at is None
+    assert new_client().get(path).status_code == 200  # the link still works
+
+
 def test_send_confirmation_needs_a_post_with_csrf(client, smtp):
     signup(client)
     assert client.get("/verify-email").status_code == 405

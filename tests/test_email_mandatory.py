@@ -6,7 +6,6 @@ import math
 import re
 import statistics
 import time
-from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -151,27 +150,6 @@ def test_the_owner_is_not_flooded_with_warnings(client, new_client, smtp):
     assert len(smtp.to("owner@example.com")) == 2  # the confirmation and one warning
 
 
-def _held_mail(app) -> list[tuple]:
-    """Hold the background jobs instead of running them, as busy workers would."""
-    app.config["MAIL_SEND_SYNC"] = False
-    held: list[tuple] = []
-
-    class HeldExecutor:
-        def submit(self, fn, *args):
-            held.append((fn, args))
-            return Future()
-
-    app.extensions["webapp.outbox"].executor = HeldExecutor()
-    return held
-
-
-def _run_held(held: list[tuple]) -> None:
-    """Run the held jobs, and any job they queue, in this test's app context."""
-    while held:
-        fn, (app, job, args) = held.pop(0)
-        job(*args)
-
-
 def _signup_form(browser, username: str, email: str) -> dict:
     return {
         "csrf_token": csrf_token(browser, "/signup"),
@@ -183,13 +161,12 @@ def _signup_form(browser, username: str, email: str) -> dict:
 
 
 def test_the_request_does_the_same_work_for_new_and_taken_addresses(
-    app, new_client, smtp, count_queries
+    new_client, smtp, count_queries, held_jobs
 ):
     """The account is made (or its owner warned) off the request: the request never
     looks the address up, and runs the same statements either way."""
-    held = _held_mail(app)
     signup(new_client(), "owner", "owner@example.com")
-    _run_held(held)
+    held_jobs.run()
     delivered = len(smtp.messages)
     statements = {}
     for username, email in (
@@ -204,7 +181,7 @@ def test_the_request_does_the_same_work_for_new_and_taken_addresses(
     assert statements["newcomer@example.com"] == statements["owner@example.com"]
     assert not any("email" in s.split("FROM")[0] for s in statements["owner@example.com"])
     assert len(smtp.messages) == delivered  # nothing yet: the work waits in the background
-    _run_held(held)
+    held_jobs.run()
     assert smtp.to("owner@example.com")[-1]["Subject"].startswith("Someone tried to sign up")
     assert smtp.to("newcomer@example.com")[-1]["Subject"].startswith("Confirm your email")
 
@@ -218,7 +195,7 @@ def rank_sum_z(first: list[float], second: list[float]) -> float:
     return (u - n1 * n2 / 2) / math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)
 
 
-def test_new_and_taken_addresses_take_the_same_time(app, new_client, smtp):
+def test_new_and_taken_addresses_take_the_same_time(app, new_client, smtp, held_jobs):
     """20 signups each, interleaved, with bcrypt at cost 10 so it dominates as in production.
 
     A rank test (Mann-Whitney U) asks whether one kind tends to answer
@@ -227,12 +204,11 @@ def test_new_and_taken_addresses_take_the_same_time(app, new_client, smtp):
     (or did its work before answering) answers faster every time (|z| > 5).
     """
     app.config["BCRYPT_ROUNDS"] = 10
-    held = _held_mail(app)
     signup(new_client(), "owner", "owner@example.com")
     for n in range(2):  # warm up templates and connections
         signup(new_client(), f"warm{n}", f"warm{n}@example.com")
         signup(new_client(), f"warmtaken{n}", "owner@example.com")
-    _run_held(held)
+    held_jobs.run()
 
     timings: dict[str, list[float]] = {"new": [], "taken": []}
     bodies: dict[str, set[bytes]] = {"new": set(), "taken": set()}
@@ -251,7 +227,7 @@ def test_new_and_taken_addresses_take_the_same_time(app, new_client, smtp):
     medians = [round(statistics.median(timings[kind]) * 1000, 1) for kind in ("new", "taken")]
     assert abs(z) < 3.29, f"z={z:.2f}, median ms new/taken {medians}"
 
-    _run_held(held)
+    held_jobs.run()
     assert count(User) == 1 + 2 + 20
     assert len(smtp.to("new7@example.com")) == 1
 

@@ -36,13 +36,12 @@ def create_user(
     either is taken, including by a signup that committed a moment ago in
     another process.
     """
+    if password_hash is None:
+        if password is None:
+            raise ValueError("create_user needs a password or its hash")
+        password_hash = passwords.hash_password(password)
     role = db.session.scalars(select(Role).where(Role.name == role_name)).one()
-    user = User(
-        username=username,
-        email=email,
-        password_hash=password_hash or passwords.hash_password(password or ""),
-        role_id=role.id,
-    )
+    user = User(username=username, email=email, password_hash=password_hash, role_id=role.id)
     db.session.add(user)
     user.role = role
     try:
