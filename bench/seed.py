@@ -13,6 +13,8 @@ from webapp.models import ADMIN_ROLE, USER_ROLE, RefreshToken, Role, User, utc_n
 from webapp.security.devices import create_device
 
 PASSWORD = "Bench-Pa55word-horse"
+# The bench admin's authenticator secret (the admin role requires two-factor).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36"
@@ -51,6 +53,11 @@ def make_user(username: str, role: str = USER_ROLE) -> User:
     )
     db.session.add(user)
     db.session.commit()
+    if role == ADMIN_ROLE:
+        from webapp.security.two_factor import add_authenticator
+
+        add_authenticator(user, TOTP_SECRET, accepted_step=0)
+        db.session.commit()
     return user
 
 

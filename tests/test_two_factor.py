@@ -680,3 +680,18 @@ def test_new_audit_actions_have_readable_names(client, admin):
         "mfa_reset",
     ]:
         assert action in KNOWN_ACTIONS
+
+
+def test_secrets_and_codes_never_reach_the_logs(client, new_client, user, caplog):
+    caplog.set_level("DEBUG")
+    login(client)
+    secret, codes = turned_on(client)
+    browser = new_client()
+    password_step(browser)
+    code_step(browser, codes[0])
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert secret not in logged
+    for code in codes:
+        assert code not in logged and code.replace("-", "") not in logged
+    stored = "\n".join(str(e.details) for e in db.session.scalars(select(AuditEvent)))
+    assert secret not in stored and codes[0] not in stored

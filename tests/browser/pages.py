@@ -81,7 +81,7 @@ def set_up_authenticator(page: Page, sign_out_others: bool = True) -> tuple[str,
     """Turn the authenticator app on from the security page; return its secret
     (read off the page, as from a phone's screen) and the recovery codes shown."""
     page.goto("/account/security")
-    page.get_by_role("link", name="Set up authenticator app", exact=True).click()
+    page.get_by_role("button", name="Set up authenticator app", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Set up an authenticator app")
     secret = "".join(page.locator("#setup-key").inner_text().split())
     page.get_by_label("Authentication code", exact=True).fill(totp_code(secret))

@@ -142,7 +142,7 @@ def test_set_up_and_log_in_by_keyboard_alone(page):
     username = unique()
     signup(page, username)
     page.goto("/account/security")
-    link = page.get_by_role("link", name="Set up authenticator app", exact=True)
+    link = page.get_by_role("button", name="Set up authenticator app", exact=True)
     tab_to(page, link)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text("Set up an authenticator app")
