@@ -55,7 +55,14 @@ def test_single_head(migration_app):
 
 def test_upgrade_downgrade_upgrade(migration_app):
     upgrade()
-    assert table_names() == {"roles", "users", "refresh_tokens", "audit_events"}
+    assert table_names() == {
+        "roles",
+        "users",
+        "refresh_tokens",
+        "audit_events",
+        "webauthn_credentials",
+        "webauthn_challenges",
+    }
     with db.engine.connect() as conn:
         roles = conn.scalars(text("SELECT name FROM roles ORDER BY name")).all()
     assert roles == ["admin", "user"]

@@ -116,7 +116,10 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # A cooldown per address, not a cap a stranger could spend for the owner.
         "RESET_MAIL_LIMIT": os.environ.get("RESET_MAIL_LIMIT", "1 per 2 minutes"),
         "RESET_TOKEN_MAX_AGE": _int("RESET_TOKEN_MAX_AGE", 3600),
-        "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # Links in mail, and the passkey relying party: its host is the RP ID
+        # (browsers refuse an IP address there, hence localhost) and the URL
+        # without a trailing slash the origin the browser must report.
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://localhost:5000").rstrip("/"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
         "MAIL_PORT": _int("MAIL_PORT", 25),
         "MAIL_USE_TLS": _flag("MAIL_USE_TLS", False),

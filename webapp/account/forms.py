@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask_login import current_user
-from wtforms import StringField, SubmitField
-from wtforms.validators import Length, ValidationError
+from wtforms import HiddenField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from webapp.forms_common import Form, password_field
 from webapp.security.passwords import password_problems
@@ -46,5 +46,41 @@ class RenameDeviceForm(Form):
     name = StringField(
         "Device name",
         validators=[Length(max=60, message="Use at most 60 characters.")],
+    )
+    submit = SubmitField("Rename")
+
+
+PASSKEY_NAME_MAX = 60
+
+
+class ConfirmWithPasskeyForm(Form):
+    """"Use a passkey" on the "Confirm your password" page: the browser's answer."""
+
+    reauth_passkey = HiddenField()
+    use_passkey = SubmitField("Use a passkey")
+
+
+class AddPasskeyForm(Form):
+    """"Add a passkey": a name, and the browser's answer filled in by static/js/passkeys.js."""
+
+    name = StringField(
+        "Passkey name",
+        validators=[
+            DataRequired(message="Give the passkey a name, such as the device that holds it."),
+            Length(max=PASSKEY_NAME_MAX, message=f"Use at most {PASSKEY_NAME_MAX} characters."),
+        ],
+        render_kw={"maxlength": PASSKEY_NAME_MAX, "autocomplete": "off", "data-passkey-name": ""},
+    )
+    credential = HiddenField()
+    submit = SubmitField("Add a passkey")
+
+
+class RenamePasskeyForm(Form):
+    name = StringField(
+        "New name",
+        validators=[
+            DataRequired(message="Give the passkey a name."),
+            Length(max=PASSKEY_NAME_MAX, message=f"Use at most {PASSKEY_NAME_MAX} characters."),
+        ],
     )
     submit = SubmitField("Rename")

@@ -11,6 +11,7 @@ from webapp.account.forms import (
     DeleteAccountForm,
     RenameDeviceForm,
 )
+from webapp.account.passkeys import register_passkey_views
 from webapp.account.reauth import confirm_password_step
 from webapp.accounts.audit import record
 from webapp.accounts.credentials import confirm_password, set_password
@@ -29,6 +30,7 @@ from webapp.security.login import (
 )
 
 bp = Blueprint("account", __name__, url_prefix="/account")
+register_passkey_views(bp)
 
 
 @bp.record_once

@@ -24,6 +24,8 @@ from webapp.security.client import client_ip
 NOTICES = {
     "password_changed": "Your Keystone password was changed",
     "device_stolen": "A device was signed out of your Keystone account",
+    "passkey_added": "A passkey was added to your Keystone account",
+    "passkey_removed": "A passkey was removed from your Keystone account",
 }
 
 
@@ -33,11 +35,14 @@ def public_url(endpoint: str, **values: str) -> str:
     return current_app.config["PUBLIC_URL"] + path
 
 
-def mail_notice(notice: str, user: User, user_agent: str | None, ip: str | None) -> None:
+def mail_notice(
+    notice: str, user: User, user_agent: str | None, ip: str | None, **extra: str
+) -> None:
     """Queue a security notice naming the browser, the time and the address.
 
     `password_changed` follows a change or reset; `device_stolen` follows a
-    remember token that came back after it was replaced.
+    remember token that came back after it was replaced; `passkey_added` and
+    `passkey_removed` name the passkey (`passkey=`).
     """
     run_in_background(
         send_notice,
@@ -47,11 +52,18 @@ def mail_notice(notice: str, user: User, user_agent: str | None, ip: str | None)
         describe_user_agent(user_agent),
         utc_now(),
         ip,
+        **extra,
     )
 
 
 def send_notice(
-    notice: str, email: str, username: str, browser: str, when: datetime, ip: str | None
+    notice: str,
+    email: str,
+    username: str,
+    browser: str,
+    when: datetime,
+    ip: str | None,
+    **extra: str,
 ) -> None:
     """Mail a security notice, with a way back in if it was not them."""
     send_mail(
@@ -63,6 +75,7 @@ def send_notice(
         when=when,
         ip=ip,
         reset_link=public_url("auth.request_reset"),
+        **extra,
     )
 
 

@@ -52,6 +52,9 @@ KNOWN_ACTIONS: dict[str, str] = {
     "role_updated": "Role description changed",
     "role_deleted": "Role deleted",
     "admin_access_denied": "Admin page refused",
+    "passkey_added": "Passkey added",
+    "passkey_removed": "Passkey removed",
+    "passkey_refused": "Passkey refused",
 }
 
 

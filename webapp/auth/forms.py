@@ -89,3 +89,13 @@ class ResetPasswordForm(Form):
     def validate_confirm_new_password(self, field) -> None:
         if field.data != self.new_password.data:
             raise ValidationError("The two passwords do not match.")
+
+
+class PasskeyLoginForm(Form):
+    """"Log in with a passkey": the browser's answer, filled in by static/js/passkeys.js,
+    and the "Remember this device" choice copied from the login form."""
+
+    credential = HiddenField()
+    remember = HiddenField()
+    next = HiddenField()
+    submit = SubmitField("Log in with a passkey")
