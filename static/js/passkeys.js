@@ -165,7 +165,8 @@
           form.querySelector("input[name='remember']").value = box && box.checked ? "y" : "";
         }
         form.setAttribute("data-passkey-done", "");
-        form.submit();
+        // Not form.submit(): a button named "submit" would shadow it.
+        HTMLFormElement.prototype.submit.call(form);
       })
       .catch(function (error) {
         if (button) {

@@ -165,7 +165,9 @@ def live_server(
     """Migrate a fresh database, serve the app with gunicorn, and stop it afterwards."""
     database_url = fresh_database(tmp_dir)
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    # Served on loopback and opened as localhost: a passkey's relying party ID
+    # is PUBLIC_URL's host, and browsers refuse an IP address there.
+    url = f"http://localhost:{port}"
     env = {
         **os.environ,
         "WEBAPP_ENV": "testing",

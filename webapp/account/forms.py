@@ -65,6 +65,7 @@ class AddPasskeyForm(Form):
 
     name = StringField(
         "Passkey name",
+        id="passkey_name",
         validators=[
             DataRequired(message="Give the passkey a name, such as the device that holds it."),
             Length(max=PASSKEY_NAME_MAX, message=f"Use at most {PASSKEY_NAME_MAX} characters."),

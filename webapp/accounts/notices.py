@@ -8,6 +8,7 @@ audit row and a notice here.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from flask import Flask, current_app
@@ -45,14 +46,13 @@ def mail_notice(
     `passkey_removed` name the passkey (`passkey=`).
     """
     run_in_background(
-        send_notice,
+        functools.partial(send_notice, **extra),
         notice,
         user.email,
         user.username,
         describe_user_agent(user_agent),
         utc_now(),
         ip,
-        **extra,
     )
 
 
