@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 import time_machine
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from tests.authenticator import SoftAuthenticator
@@ -661,3 +664,66 @@ def _b64e(value: bytes) -> str:
     from webauthn.helpers import bytes_to_base64url
 
     return bytes_to_base64url(value)
+
+
+# --- hostile input -----------------------------------------------------------
+
+FUZZ = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+nasty_text = st.one_of(
+    st.text(max_size=300),
+    st.just("x" * 5_000),
+    st.just("<script>alert(1)</script>"),
+    st.just("\x00\x01\x02"),
+    st.just('{"id": "\\u0000", "rawId": [], "type": "public-key", "response": null}'),
+)
+
+
+@FUZZ
+@given(answer=nasty_text, remember=nasty_text, next_=nasty_text)
+def test_any_text_as_a_passkey_answer_is_a_page_never_a_500(client, answer, remember, next_):
+    token = csrf_token(client, "/login")
+    response = client.post(
+        "/login/passkey",
+        data={"csrf_token": token, "credential": answer, "remember": remember, "next": next_},
+    )
+    assert response.status_code in (400, 413)
+    assert client.get("/account").status_code == 302
+
+
+@FUZZ
+@given(name=nasty_text, answer=nasty_text)
+def test_passkey_names_and_answers_are_any_text_but_stay_escaped(registered, client, name, answer):
+    if client.get(SECURITY).status_code != 200:
+        login(client)
+    stored = db.session.scalars(select(WebAuthnCredential)).one()
+    token = csrf_token(client, SECURITY)
+    renamed = client.post(
+        f"{SECURITY}/passkeys/{stored.id}/rename", data={"csrf_token": token, "name": name}
+    )
+    assert renamed.status_code in (302, 413)
+    added = client.post(
+        f"{SECURITY}/passkeys", data={"csrf_token": token, "name": name, "credential": answer}
+    )
+    assert added.status_code in (400, 413)
+    page = text(client.get(SECURITY))
+    assert "<script>alert(1)</script>" not in page
+    assert db.session.scalar(select(func.count()).select_from(WebAuthnCredential)) == 1
+
+
+@FUZZ
+@given(segment=st.text(min_size=1, max_size=60))
+def test_arbitrary_passkey_ids_in_paths(registered, client, segment):
+    path = quote(segment, safe="")
+    for action in ("rename", "remove"):
+        if client.get(SECURITY).status_code != 200:
+            login(client)
+        response = client.post(
+            f"{SECURITY}/passkeys/{path}/{action}",
+            data={"csrf_token": csrf_token(client, SECURITY), "name": "x"},
+        )
+        assert response.status_code in (302, 400, 404, 405)
+    assert db.session.scalar(select(func.count()).select_from(WebAuthnCredential)) == 1
