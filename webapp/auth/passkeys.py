@@ -10,7 +10,15 @@ token. A passkey is both factors: it signs in at once, honouring
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    url_for,
+)
 from flask_login import current_user
 
 from webapp.accounts.audit import record
@@ -46,9 +54,7 @@ def passkey_login_options():
         abort(400)
     options = login_options()
     db.session.commit()
-    response = jsonify()
-    response.set_data(options)
-    return response
+    return Response(options, mimetype="application/json")
 
 
 @limiter.limit(_login_limit)
