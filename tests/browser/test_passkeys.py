@@ -183,9 +183,10 @@ def test_passkey_pages_pass_axe(page):
     page.get_by_role("button", name="Add a passkey", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("Give the passkey a name")
     audit(page)
+    page.set_viewport_size({"width": 390, "height": 844})
+    visit(page, SECURITY, None)
     log_out(page)
     visit(page, "/login", None)
-    page.context.clear_cookies()
 
 
 def test_confirm_page_with_a_passkey_passes_axe(page):
