@@ -727,3 +727,12 @@ def test_arbitrary_passkey_ids_in_paths(registered, client, segment):
         )
         assert response.status_code in (302, 400, 404, 405)
     assert db.session.scalar(select(func.count()).select_from(WebAuthnCredential)) == 1
+
+
+def test_a_hostile_origin_cannot_forge_a_log_line(registered, new_client, caplog):
+    browser = new_client()
+    answer = registered.get(login_options(browser), origin="https://x.example\nINFO admin ok")
+    with caplog.at_level("INFO", logger="webapp.passkeys"):
+        assert passkey_login(browser, answer).status_code == 400
+    lines = [r.getMessage() for r in caplog.records if r.name == "webapp.passkeys"]
+    assert lines and all("\n" not in line for line in lines)

@@ -50,6 +50,7 @@ from webauthn.helpers.structs import (
 )
 
 from webapp.extensions import db
+from webapp.logs import quoted
 from webapp.models import ChallengePurpose, User, WebAuthnChallenge, WebAuthnCredential, utc_now
 
 logger = logging.getLogger("webapp.passkeys")
@@ -244,7 +245,7 @@ def verify_registration(user: User, response: str, name: str) -> WebAuthnCredent
             require_user_verification=True,
         )
     except Exception as exc:
-        logger.info("passkey registration refused: %s", exc)
+        logger.info("passkey registration refused: %s", quoted(exc))
         raise PasskeyError("verification") from None
     taken = db.session.scalar(
         select(WebAuthnCredential.id).where(
@@ -320,7 +321,7 @@ def verify_authentication(
             require_user_verification=True,
         )
     except Exception as exc:
-        logger.info("passkey sign-in refused: %s", exc)
+        logger.info("passkey sign-in refused: %s", quoted(exc))
         raise PasskeyError("verification", passkey) from None
     new_count = verified.new_sign_count
     if not passkey.backup_eligible and (new_count or passkey.sign_count):
