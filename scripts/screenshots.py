@@ -102,6 +102,7 @@ def seed(browser: Browser, server: LiveServer) -> tuple[dict, dict]:
     page.goto("/account/email")
     page.get_by_label("New email", exact=True).fill("grace.hopper@keystone.example")
     page.get_by_role("button", name="Change email", exact=True).click()
+    add_passkey(page, "MacBook Touch ID")
     grace_state = grace.storage_state()
     grace.close()
     # Someone else tries grace's account, then signs in from a browser she never used.
@@ -144,6 +145,28 @@ def seed(browser: Browser, server: LiveServer) -> tuple[dict, dict]:
     return grace_state, admin_state
 
 
+def add_passkey(page: Page, name: str) -> None:
+    """Add a passkey through Chromium's virtual platform authenticator."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+            }
+        },
+    )
+    page.goto("/account/security")
+    page.get_by_label("Passkey name", exact=True).fill(name)
+    page.get_by_role("button", name="Add a passkey", exact=True).click()
+    expect(page.locator(".passkey-name", has_text=name)).to_be_visible()
+
+
 def signup_errors(page: Page) -> None:
     page.get_by_label("Username", exact=True).fill("grace")
     page.get_by_label("Email", exact=True).fill("grace@")
@@ -182,6 +205,7 @@ PAGES = {
     "totp-setup": ("grace", "/account/security/totp", None),
     "login-verify": (None, "/login", password_step),
     "activity": ("grace", "/account/activity", None),
+    "security-passkeys": ("grace", "/account/security", None),
     "admin-users": ("admin", "/admin/users", None),
     "admin-roles": ("admin", "/admin/roles", None),
     "admin-audit": ("admin", "/admin/audit", None),

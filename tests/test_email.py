@@ -75,14 +75,14 @@ def test_signup_mails_a_confirmation_link_in_text_and_html(client, smtp):
     assert message["Subject"] == "Confirm your email address for Keystone"
     assert message["From"] == "keystone@example.org"
     link = VERIFY_RE.search(text_of(message)).group(0)
-    assert link.startswith("http://127.0.0.1:5000/verify-email/")
+    assert link.startswith("http://localhost:5000/verify-email/")
     html = html_of(message)
     assert f'href="{link}"' in html
     assert "Keystone" in html and "48 hours" in text_of(message)
     # No tracking: no images, no links but our own.
     assert "<img" not in html.lower()
     hosts = {urlsplit(url).netloc for url in re.findall(r'href="([^"]+)"', html)}
-    assert hosts == {"127.0.0.1:5000"}
+    assert hosts == {"localhost:5000"}
 
 
 def test_the_link_page_changes_nothing_and_its_button_confirms_once(client, new_client, smtp):
@@ -250,7 +250,7 @@ def test_without_mail_server_the_confirmation_link_goes_to_the_log(app, client, 
     lines = [r.getMessage() for r in caplog.records if r.name == "webapp.mail"]
     links = [line for line in lines if "/verify-email/" in line]
     assert len(links) == 1
-    assert re.fullmatch(r"\| http://127\.0\.0\.1:5000/verify-email/[A-Za-z0-9_-]{43}", links[0])
+    assert re.fullmatch(r"\| http://localhost:5000/verify-email/[A-Za-z0-9_-]{43}", links[0])
 
 
 def test_a_failed_transaction_mails_no_link(app, client, user, smtp):

@@ -127,8 +127,8 @@ def test_a_taken_address_gets_the_same_answer_and_its_owner_a_mail(client, new_c
     [_, warning] = smtp.to("owner@example.com")
     assert warning["Subject"] == "Someone tried to sign up to Keystone with your email address"
     text = text_of(warning)
-    assert "http://127.0.0.1:5000/reset-password" in text
-    assert "http://127.0.0.1:5000/login" in text
+    assert "http://localhost:5000/reset-password" in text
+    assert "http://localhost:5000/login" in text
     assert smtp.to("intruder") == []
     events = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "signup_existing_email")

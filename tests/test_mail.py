@@ -27,7 +27,7 @@ def test_reset_mail_is_delivered_over_smtp_with_text_and_html(client, user, smtp
     assert message["From"] == "keystone@example.org"
     assert message["Subject"] == "Reset your Keystone password"
     link = reset_link(message)
-    assert link.startswith("http://127.0.0.1:5000/reset-password/")
+    assert link.startswith("http://localhost:5000/reset-password/")
     assert "Hello alice" in text_of(message)
     assert f'href="{link}"' in html_of(message)
     assert smtp.envelopes[0] == ("keystone@example.org", ["alice@example.com"])
@@ -51,7 +51,7 @@ def test_password_change_mails_a_notice_naming_browser_and_time(client, user, sm
     assert "changed from Chrome on Linux at " in text
     assert " UTC" in text
     assert "If it was not you, reset your password now" in text
-    assert "http://127.0.0.1:5000/reset-password" in text
+    assert "http://localhost:5000/reset-password" in text
     assert NEW_PASSWORD not in text and NEW_PASSWORD not in html_of(notice)
     assert "Chrome on Linux" in html_of(notice)
 
@@ -114,7 +114,7 @@ def test_without_mail_server_the_mail_and_its_link_go_to_the_log(app, client, us
     assert any("To: alice@example.com" in line for line in lines)
     links = [line for line in lines if "/reset-password/" in line]
     assert len(links) == 1
-    assert links[0].startswith("| http://127.0.0.1:5000/reset-password/")
+    assert links[0].startswith("| http://localhost:5000/reset-password/")
     # One link per line, so a developer can open it straight from the log.
     assert "\n" not in links[0]
 

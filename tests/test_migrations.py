@@ -65,6 +65,8 @@ def test_upgrade_downgrade_upgrade(migration_app):
         "recovery_codes",
         "security_events",
         "known_browsers",
+        "webauthn_credentials",
+        "webauthn_challenges",
     }
     with db.engine.connect() as conn:
         roles = conn.scalars(text("SELECT name FROM roles ORDER BY name")).all()

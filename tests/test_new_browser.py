@@ -57,7 +57,7 @@ def test_the_first_sign_in_mails_nothing_a_new_browser_mails_once(app, new_clien
         assert "a browser we have not seen on your account" in body
         assert "Firefox on Mac OS X" in body and "81.2.69.160" in body
         assert "United Kingdom" in body
-        assert "http://127.0.0.1:5000/account/devices" in body
+        assert "http://localhost:5000/account/devices" in body
         assert "/not-me/" in body
     assert "This wasn't me" in page
     post_form(away, "/logout", page="/account")

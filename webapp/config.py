@@ -138,7 +138,10 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # optional: signup signs in at once, the address is confirmed later;
         # mandatory: no sign-in before it is (webapp/accounts/addresses.py).
         "EMAIL_VERIFICATION": email_verification,
-        "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # Links in mail, and the passkey relying party: its host is the RP ID
+        # (browsers refuse an IP address there, hence localhost) and the URL
+        # without a trailing slash the origin the browser must report.
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://localhost:5000").rstrip("/"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
         "MAIL_PORT": _int("MAIL_PORT", 25),
         "MAIL_USE_TLS": _flag("MAIL_USE_TLS", False),

@@ -172,7 +172,9 @@ def live_server(
     """
     database_url = fresh_database(tmp_dir, database)
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    # Served on loopback and opened as localhost: a passkey's relying party ID
+    # is PUBLIC_URL's host, and browsers refuse an IP address there.
+    url = f"http://localhost:{port}"
     env = {
         **os.environ,
         "WEBAPP_ENV": "testing",

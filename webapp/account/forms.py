@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_login import current_user
-from wtforms import BooleanField, StringField, SubmitField
+from wtforms import BooleanField, HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from webapp.forms_common import Form, email_field, password_field
@@ -75,3 +75,40 @@ class TotpSetupForm(Form):
 class NewBrowserAlertsForm(Form):
     new_browser_alerts = BooleanField("Email me when a new browser signs in")
     submit = SubmitField("Save")
+
+
+PASSKEY_NAME_MAX = 60
+
+
+class ConfirmWithPasskeyForm(Form):
+    """"Use a passkey" on the "Confirm your password" page: the browser's answer."""
+
+    reauth_passkey = HiddenField()
+    use_passkey = SubmitField("Use a passkey")
+
+
+class AddPasskeyForm(Form):
+    """"Add a passkey": a name, and the browser's answer filled in by static/js/passkeys.js."""
+
+    name = StringField(
+        "Passkey name",
+        id="passkey_name",
+        validators=[
+            DataRequired(message="Give the passkey a name, such as the device that holds it."),
+            Length(max=PASSKEY_NAME_MAX, message=f"Use at most {PASSKEY_NAME_MAX} characters."),
+        ],
+        render_kw={"maxlength": PASSKEY_NAME_MAX, "autocomplete": "off", "data-passkey-name": ""},
+    )
+    credential = HiddenField()
+    submit = SubmitField("Add a passkey")
+
+
+class RenamePasskeyForm(Form):
+    name = StringField(
+        "New name",
+        validators=[
+            DataRequired(message="Give the passkey a name."),
+            Length(max=PASSKEY_NAME_MAX, message=f"Use at most {PASSKEY_NAME_MAX} characters."),
+        ],
+    )
+    submit = SubmitField("Rename")

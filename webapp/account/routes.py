@@ -14,7 +14,9 @@ from webapp.account.forms import (
     RenameDeviceForm,
     TotpSetupForm,
 )
+from webapp.account.passkeys import register_passkey_views
 from webapp.account.reauth import confirm_password_step
+from webapp.account.security_page import render_security_page
 from webapp.accounts.activity import activity_page
 from webapp.accounts.addresses import CHANGE_LIFETIME, ChangeRefused, request_change
 from webapp.accounts.audit import record
@@ -45,6 +47,7 @@ from webapp.security.login import (
 )
 
 bp = Blueprint("account", __name__, url_prefix="/account")
+register_passkey_views(bp)
 
 
 @bp.record_once
@@ -66,6 +69,8 @@ SETUP_ENDPOINTS = frozenset(
         "account.security",
         "account.totp_setup",
         "account.recovery_codes",
+        "account.passkey_options",
+        "account.add_passkey",
         "auth.logout",
         "static",
         "health.healthz",
@@ -255,19 +260,13 @@ def activity():
     return render_template("account/activity.html", page=page)
 
 
-def _alerts_form() -> NewBrowserAlertsForm:
-    return NewBrowserAlertsForm(data={"new_browser_alerts": current_user.new_browser_alerts})
-
-
 # --- two-factor authentication ----------------------------------------------------
 
 
 @bp.get("/security")
 def security():
     """Show the sign-in methods, and the new-browser mail setting."""
-    return render_template(
-        "account/security.html", info=security_overview(current_user), alerts_form=_alerts_form()
-    )
+    return render_security_page()
 
 
 @bp.route("/security/totp", methods=["GET", "POST"])

@@ -8,6 +8,7 @@ audit row and a notice here.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from flask import Flask, current_app
@@ -29,6 +30,8 @@ NOTICES = {
     "recovery_code_used": "A recovery code was used to sign in to your Keystone account",
     "totp_replayed": "A used sign-in code was tried again on your Keystone account",
     "two_factor_reset": "An administrator reset two-factor authentication on your account",
+    "passkey_added": "A passkey was added to your Keystone account",
+    "passkey_removed": "A passkey was removed from your Keystone account",
 }
 
 
@@ -38,16 +41,19 @@ def public_url(endpoint: str, **values: str) -> str:
     return current_app.config["PUBLIC_URL"] + path
 
 
-def mail_notice(notice: str, user: User, user_agent: str | None, ip: str | None) -> None:
+def mail_notice(
+    notice: str, user: User, user_agent: str | None, ip: str | None, **extra: str
+) -> None:
     """Queue a security notice naming the browser, the time and the address.
 
     `password_changed` follows a change or reset; `device_stolen` follows a
     remember token that came back after it was replaced; the two-factor
     notices follow turning the authenticator app on or off, a recovery code
-    used, and an admin's reset.
+    used, and an admin's reset; `passkey_added` and `passkey_removed` name
+    the passkey (`passkey=`).
     """
     run_in_background(
-        send_notice,
+        functools.partial(send_notice, **extra),
         notice,
         user.email,
         user.username,
@@ -58,7 +64,13 @@ def mail_notice(notice: str, user: User, user_agent: str | None, ip: str | None)
 
 
 def send_notice(
-    notice: str, email: str, username: str, browser: str, when: datetime, ip: str | None
+    notice: str,
+    email: str,
+    username: str,
+    browser: str,
+    when: datetime,
+    ip: str | None,
+    **extra: str,
 ) -> None:
     """Mail a security notice, with a way back in if it was not them."""
     send_mail(
@@ -70,6 +82,7 @@ def send_notice(
         when=when,
         ip=ip,
         reset_link=public_url("auth.request_reset"),
+        **extra,
     )
 
 

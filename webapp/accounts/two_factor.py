@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 
 from webapp.accounts.audit import record
+from webapp.accounts.passkeys import passkey_count
 from webapp.extensions import db
 from webapp.models import RefreshToken, RevokeReason, User
 from webapp.security import devices, throttle
@@ -99,11 +100,31 @@ def turn_on_totp(
 
 
 def has_other_second_factor(user: User, besides: str) -> bool:
-    """Return whether a second factor other than `besides` remains.
+    """Return whether a second factor remains besides `besides` ("totp" or "passkey").
 
-    Only the authenticator app exists yet; passkeys will count here.
+    Without the authenticator app, a passkey remains; without one passkey,
+    the app or another passkey.
     """
-    return False
+    if besides == "totp":
+        return passkey_count(user) > 0
+    return mechanism.authenticator(user.id) is not None or passkey_count(user) > 1
+
+
+def second_factor_added(user: User, device: RefreshToken) -> None:
+    """A passkey was added in this session: the device passed a second factor."""
+    mechanism.mark_device_passed(device)
+    mechanism.refresh_has_second_factor(user)
+
+
+def second_factor_removed(user: User) -> None:
+    """A passkey was removed: re-read whether the user still has a second factor."""
+    mechanism.refresh_has_second_factor(user)
+
+
+def refuse_removing_the_last_second_factor(user: User, besides: str) -> None:
+    """Raise TwoFactorError when the role requires a second factor and `besides` is the last."""
+    if user.role.mfa_required and not has_other_second_factor(user, besides):
+        raise TwoFactorError(f"{ROLE_REQUIRES} Add another before removing this one.")
 
 
 def turn_off_totp(user: User) -> None:

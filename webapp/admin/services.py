@@ -65,6 +65,9 @@ KNOWN_ACTIONS: dict[str, str] = {
     "mfa_reset": "Two-factor reset by an admin",
     "new_browser_login": "Signed in from a new browser",
     "device_revoked_not_me": "Device signed out from a new-sign-in alert",
+    "passkey_added": "Passkey added",
+    "passkey_removed": "Passkey removed",
+    "passkey_refused": "Passkey refused",
 }
 
 

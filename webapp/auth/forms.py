@@ -115,3 +115,20 @@ class NotMeForm(Form):
     """The "This wasn't me" page: one button."""
 
     submit = SubmitField("Sign out that device")
+
+
+class PasskeyLoginForm(Form):
+    """"Log in with a passkey": the browser's answer, filled in by static/js/passkeys.js,
+    and the "Remember this device" choice copied from the login form."""
+
+    credential = HiddenField()
+    remember = HiddenField()
+    next = HiddenField()
+    submit = SubmitField("Log in with a passkey")
+
+
+class PasskeyVerifyForm(Form):
+    """"Use a passkey" at the second step of a login: the browser's answer."""
+
+    credential = HiddenField()
+    use_passkey = SubmitField("Use a passkey")

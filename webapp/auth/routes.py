@@ -8,6 +8,8 @@ import uuid
 
 from flask import (
     Blueprint,
+    Response,
+    abort,
     current_app,
     flash,
     redirect,
@@ -27,10 +29,17 @@ from webapp.accounts.addresses import (
 from webapp.accounts.audit import record, record_alone
 from webapp.accounts.credentials import authenticate
 from webapp.accounts.notices import mail_notice
+from webapp.accounts.passkeys import (
+    PasskeyRefused,
+    has_passkey,
+    second_factor_options,
+    verify_passkey_for,
+)
 from webapp.accounts.two_factor import verify_second_factor
 from webapp.accounts.users import DuplicateAccount, create_user, find_user, username_taken
-from webapp.auth.forms import LoginForm, SignupForm, VerifyForm
+from webapp.auth.forms import LoginForm, PasskeyVerifyForm, SignupForm, VerifyForm
 from webapp.extensions import db, limiter
+from webapp.forms_common import Form
 from webapp.logs import quoted
 from webapp.models import User
 from webapp.security import two_factor as mfa
@@ -60,6 +69,7 @@ def no_referrer(response):
         response.headers["Referrer-Policy"] = "no-referrer"
     return response
 WRONG_CODE = "That code is not right."
+METHOD_PASSKEY_SECOND = "password+passkey"
 STEP_EXPIRED = "Your sign-in took too long. Log in again."
 TOO_MANY_CODES = "Too many wrong codes. Log in again."
 
@@ -196,6 +206,8 @@ def unconfirmed_user() -> User | None:
     except ValueError:
         return None
     return user if user is not None and user.is_active else None
+
+
 @bp.route("/login/verify", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 def verify():
@@ -206,6 +218,8 @@ def verify():
     if pending is None:
         flash(STEP_EXPIRED, "info")
         return redirect(url_for(".login"))
+    if request.method == "POST" and "use_passkey" in request.form:
+        return _verify_with_passkey(pending)
     form = VerifyForm()
     if form.validate_on_submit():
         user = pending.user
@@ -240,7 +254,55 @@ def verify():
             if method == mfa.METHOD_RECOVERY:
                 mail_notice("recovery_code_used", user, user_agent(), client_ip())
             return redirect(safe_next(pending.next) or url_for("account.overview"))
-    return render_template("auth/verify.html", form=form)
+    return _verify_page(form, pending)
+
+
+def _verify_page(form: VerifyForm, pending: mfa.PendingStep, passkey_error: str = ""):
+    return render_template(
+        "auth/verify.html",
+        form=form,
+        passkey=has_passkey(pending.user),
+        passkey_form=PasskeyVerifyForm(formdata=None),
+        passkey_error=passkey_error,
+    )
+
+
+@bp.post("/login/verify/passkey-options")
+@limiter.limit(_login_limit)
+def verify_passkey_options():
+    """Answer the browser with options for a passkey of the user whose step is under way."""
+    pending = mfa.pending_step()
+    if current_user.is_authenticated or pending is None or not Form().validate_on_submit():
+        abort(400)
+    options = second_factor_options(pending.user)
+    db.session.commit()
+    return Response(options, mimetype="application/json")
+
+
+def _verify_with_passkey(pending: mfa.PendingStep):
+    """The second step passed with one of the user's own passkeys, or refused."""
+    form = PasskeyVerifyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    user = pending.user
+    try:
+        verify_passkey_for(user, form.credential.data or "")
+    except PasskeyRefused as exc:
+        db.session.commit()  # the challenge is used up, the failure audited
+        if mfa.count_pending_failure() >= current_app.config["MFA_MAX_ATTEMPTS"]:
+            mfa.end_pending_step()
+            flash(TOO_MANY_CODES, "error")
+            return redirect(url_for(".login"))
+        return _verify_page(VerifyForm(formdata=None), pending, exc.message), 400
+    sign_in(user, remember=pending.remember, auth_method=METHOD_PASSKEY_SECOND, second_factor=True)
+    record(
+        "login",
+        actor=user,
+        target_user=user,
+        details={"remember": pending.remember, "method": METHOD_PASSKEY_SECOND},
+    )
+    db.session.commit()
+    return redirect(safe_next(pending.next) or url_for("account.overview"))
 
 
 @bp.post("/logout")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, Uuid, select
-from sqlalchemy.orm import Mapped, column_property, mapped_column
+from sqlalchemy import BigInteger, ForeignKey, String, Uuid, or_, select
+from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.models.base import Base, UTCDateTime, utc_now
 from webapp.models.user import User
@@ -60,7 +60,10 @@ class RecoveryCode(Base):
 # Whether the account has a second factor, read in the same query that loads
 # the user (every signed-in request loads device, user and role in one), so
 # enforcing "your role requires two-factor" costs no query of its own.
-# Passkeys add their table to this expression.
-User.has_second_factor = column_property(
-    select(TotpAuthenticator.id).where(TotpAuthenticator.user_id == User.id).exists()
-)
+# A passkey counts too (webapp/models/passkey.py adds its table in
+# `second_factor_expression`, which models/__init__.py applies once both exist).
+def second_factor_expression(*tables):
+    """Return EXISTS (an authenticator app of the user) OR EXISTS (a row of `tables`)."""
+    clauses = [select(TotpAuthenticator.id).where(TotpAuthenticator.user_id == User.id).exists()]
+    clauses += [select(t.id).where(t.user_id == User.id).exists() for t in tables]
+    return or_(*clauses)

@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, Uuid, true
+from sqlalchemy import ForeignKey, LargeBinary, String, Uuid, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.models.base import Base, UTCDateTime, utc_now
 from webapp.models.role import ADMIN_ROLE, Role
 
 if TYPE_CHECKING:
+    from webapp.models.passkey import WebAuthnCredential
     from webapp.models.refresh_token import RefreshToken
 
 
@@ -41,8 +42,14 @@ class User(UserMixin, Base):
     # "Email me when a new browser signs in" on /account/security.
     new_browser_alerts: Mapped[bool] = mapped_column(default=True, server_default=true())
 
+    # The WebAuthn user handle: random, made at the first passkey, never the id.
+    webauthn_handle: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True, index=True)
+
     role: Mapped[Role] = relationship(back_populates="users", lazy="joined")
     devices: Mapped[list[RefreshToken]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+    passkeys: Mapped[list[WebAuthnCredential]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
 

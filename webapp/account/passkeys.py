@@ -1,0 +1,167 @@
+"""Passkeys on the security page: add, list, rename, remove; "Use a passkey" to confirm.
+
+Registered on the account blueprint (`register_passkey_views`), so every
+view here is for a signed-in user. The page part lives in
+`templates/account/_passkeys.html`, which asks `passkey_panel()` for what
+it shows; any view rendering it needs nothing else.
+
+The browser asks for its ceremony options with a POST carrying the page's
+CSRF token (`static/js/passkeys.js`): each one writes a single-use
+challenge, so that happens when the person clicks, not on every page view,
+and whichever view renders the page needs no commit of its own.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, url_for
+from flask_login import current_user
+
+from webapp.account.forms import (
+    ActionForm,
+    AddPasskeyForm,
+    RenamePasskeyForm,
+)
+from webapp.account.security_page import render_security_page
+from webapp.accounts.notices import mail_notice
+from webapp.accounts.passkeys import (
+    PasskeyRefused,
+    add_passkey,
+    confirm_options,
+    own_passkey,
+    passkey_rows,
+    registration_options,
+    remove_passkey,
+    rename_passkey,
+)
+from webapp.accounts.two_factor import (
+    TwoFactorError,
+    refuse_removing_the_last_second_factor,
+    second_factor_added,
+    second_factor_removed,
+)
+from webapp.extensions import db
+from webapp.security.client import client_ip, user_agent
+from webapp.security.login import fresh_login_required
+
+
+def register_passkey_views(bp: Blueprint) -> None:
+    """Add the passkey views to the account blueprint."""
+    bp.add_url_rule(
+        "/security/passkeys/options",
+        endpoint="passkey_options",
+        view_func=passkey_options,
+        methods=["POST"],
+    )
+    bp.add_url_rule(
+        "/security/passkeys", endpoint="add_passkey", view_func=add_passkey_view, methods=["POST"]
+    )
+    bp.add_url_rule(
+        "/security/passkeys/<int:passkey_id>/rename",
+        endpoint="rename_passkey",
+        view_func=rename_passkey_view,
+        methods=["POST"],
+    )
+    bp.add_url_rule(
+        "/security/passkeys/<int:passkey_id>/remove",
+        endpoint="remove_passkey",
+        view_func=remove_passkey_view,
+        methods=["POST"],
+    )
+    bp.add_url_rule(
+        "/confirm/passkey-options",
+        endpoint="confirm_passkey_options",
+        view_func=confirm_passkey_options,
+        methods=["POST"],
+    )
+    bp.app_context_processor(lambda: {"passkey_panel": passkey_panel})
+
+
+def passkey_panel(form: AddPasskeyForm | None = None) -> dict:
+    """Return what `_passkeys.html` shows for the signed-in user (read only)."""
+    return {
+        "form": form or AddPasskeyForm(formdata=None),
+        "rows": passkey_rows(current_user),
+    }
+
+
+def passkey_options():
+    """Answer the browser with options for adding a passkey (a fresh challenge)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    options = registration_options(current_user)
+    db.session.commit()
+    return jsonify_options(options)
+
+
+def confirm_passkey_options():
+    """Answer the browser with options for confirming it is this user with a passkey."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    options = confirm_options(current_user)
+    db.session.commit()
+    return jsonify_options(options)
+
+
+def jsonify_options(options: str) -> Response:
+    """Answer with the options JSON as the library wrote it."""
+    return Response(options, mimetype="application/json")
+
+
+@fresh_login_required
+def add_passkey_view():
+    """Store the passkey the browser just made, under the name given."""
+    form = AddPasskeyForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            passkey = add_passkey(user, form.credential.data or "", form.name.data or "")
+        except PasskeyRefused as exc:
+            db.session.commit()  # the challenge is used up, the refusal audited
+            form.form_errors.append(exc.message)
+        else:
+            # Like turning the app on: this browser has just passed a second factor.
+            second_factor_added(user, current_user.current_device)
+            db.session.commit()
+            mail_notice("passkey_added", user, user_agent(), client_ip(), passkey=passkey.name)
+            flash(f"Passkey “{passkey.name}” added.", "success")
+            return redirect(url_for(".security"))
+    return render_security_page(passkey_form=form), 400
+
+
+def rename_passkey_view(passkey_id: int):
+    """Give one of the user's passkeys another name."""
+    form = RenamePasskeyForm()
+    passkey = own_passkey(current_user, passkey_id)
+    if passkey is None:
+        abort(404)
+    if form.validate_on_submit():
+        rename_passkey(passkey, form.name.data or "")
+        db.session.commit()
+        flash("Passkey renamed.", "success")
+    else:
+        for message in form.name.errors or ["The form expired. Try again."]:
+            flash(message, "error")
+    return redirect(url_for(".security"))
+
+
+@fresh_login_required
+def remove_passkey_view(passkey_id: int):
+    """Remove one of the user's passkeys; the owner is mailed."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    passkey = own_passkey(current_user, passkey_id)
+    if passkey is None:
+        abort(404)
+    user = current_user._get_current_object()
+    name = passkey.name
+    try:
+        refuse_removing_the_last_second_factor(user, "passkey")
+    except TwoFactorError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for(".security"))
+    remove_passkey(user, passkey)
+    second_factor_removed(user)
+    db.session.commit()
+    mail_notice("passkey_removed", user, user_agent(), client_ip(), passkey=name)
+    flash(f"Passkey “{name}” removed.", "success")
+    return redirect(url_for(".security"))

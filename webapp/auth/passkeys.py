@@ -1,0 +1,85 @@
+"""Views of "Log in with a passkey", registered on the auth blueprint.
+
+The login page's passkey form asks for options with a POST when it is
+clicked (a challenge is written then, not on every view of the login
+page), lets the browser find a discoverable passkey with user
+verification, and posts the answer as an ordinary form with its CSRF
+token. A passkey is both factors: it signs in at once, honouring
+"Remember this device" as the password form does.
+"""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    url_for,
+)
+from flask_login import current_user
+
+from webapp.accounts.audit import record
+from webapp.accounts.passkeys import PasskeyRefused, login_options, passkey_login
+from webapp.auth.forms import LoginForm, PasskeyLoginForm
+from webapp.extensions import db, limiter
+from webapp.forms_common import Form
+from webapp.security.login import sign_in
+from webapp.security.redirects import safe_next
+
+
+def register_passkey_views(bp: Blueprint) -> None:
+    """Add the passkey sign-in to the auth blueprint."""
+    bp.add_url_rule(
+        "/login/passkey/options",
+        endpoint="passkey_login_options",
+        view_func=passkey_login_options,
+        methods=["POST"],
+    )
+    bp.add_url_rule(
+        "/login/passkey", endpoint="passkey_login", view_func=passkey_login_view, methods=["POST"]
+    )
+
+
+def _login_limit() -> str:
+    return current_app.config["RATELIMIT_LOGIN"]
+
+
+@limiter.limit(_login_limit)
+def passkey_login_options():
+    """Answer the browser with options for a discoverable-passkey sign-in."""
+    if current_user.is_authenticated or not Form().validate_on_submit():
+        abort(400)
+    options = login_options()
+    db.session.commit()
+    return Response(options, mimetype="application/json")
+
+
+@limiter.limit(_login_limit)
+def passkey_login_view():
+    """Sign in with the passkey the browser returned: both factors at once."""
+    if current_user.is_authenticated:
+        return redirect(url_for("account.overview"))
+    form = PasskeyLoginForm()
+    if not form.validate_on_submit():
+        abort(400)
+    remember = form.remember.data == "y"
+    try:
+        user = passkey_login(form.credential.data or "")
+    except PasskeyRefused as exc:
+        db.session.commit()  # the challenge is used up, the failure audited
+        login_form = LoginForm(formdata=None, remember=remember, next=form.next.data or "")
+        login_form.form_errors.append(exc.message)
+        return render_template("auth/login.html", form=login_form), 400
+    # A passkey with user verification is both factors at once.
+    sign_in(user, remember=remember, auth_method="passkey", second_factor=True)
+    record(
+        "login",
+        actor=user,
+        target_user=user,
+        details={"remember": remember, "method": "passkey"},
+    )
+    db.session.commit()
+    return redirect(safe_next(form.next.data) or url_for("account.overview"))
