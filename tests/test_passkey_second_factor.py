@@ -27,7 +27,7 @@ def password_step(client, identifier: str = "alice"):
 def use_passkey(client, key: SoftAuthenticator):
     found = options(client, f"{VERIFY}/passkey-options", VERIFY)
     return post_form(
-        client, VERIFY, {"credential": key.get(found), "use_passkey": "y"}, page=VERIFY
+        client, VERIFY, {"credential": key.get(found)}, page=VERIFY
     )
 
 
@@ -67,7 +67,7 @@ def test_another_users_passkey_cannot_complete_the_step(client, new_client, user
     password_step(browser)
     found = options(browser, f"{VERIFY}/passkey-options", VERIFY)
     response = post_form(
-        browser, VERIFY, {"credential": mallory_key.get(found), "use_passkey": "y"}, page=VERIFY
+        browser, VERIFY, {"credential": mallory_key.get(found)}, page=VERIFY
     )
     assert response.status_code == 400
     assert "Use a passkey" in text(response)

@@ -21,6 +21,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         template_folder="../templates",
         static_folder="../static",
     )
+    # "/account/devices/1//revoke" is a 404, not a redirect to a URL nobody asked for.
+    app.url_map.merge_slashes = False
     app.config.update(load_config(app.instance_path))
     if config:
         app.config.update(config)

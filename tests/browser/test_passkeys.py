@@ -104,9 +104,12 @@ def test_add_a_passkey_log_out_and_log_in_with_it(page):
 
 
 def test_use_a_passkey_to_confirm_a_sensitive_action(page, new_page):
-    username, _ = passkey_user(page)
+    username = unique("passkey")
+    signup(page, username)
     other = new_page()
-    login(other, username)  # another browser, to sign out
+    login(other, username)  # another browser, to sign out (before a second factor exists)
+    Authenticator(page)
+    add_passkey(page, "Laptop")
     log_out(page)
     page.get_by_label("Remember this device", exact=True).check()
     page.get_by_role("button", name="Log in with a passkey", exact=True).click()
@@ -213,3 +216,12 @@ def test_add_a_passkey_and_log_in_with_it_by_keyboard(page):
     tab_to(page, page.get_by_role("button", name="Log in with a passkey", exact=True))
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/account$"))
+
+
+def test_a_passkey_as_the_second_step_after_the_password(page):
+    username, _ = passkey_user(page)
+    log_out(page)
+    login(page, username, lands=r"/login/verify$")
+    page.get_by_role("button", name="Use a passkey", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/account$"))
+    audit(page)

@@ -218,7 +218,7 @@ def verify():
     if pending is None:
         flash(STEP_EXPIRED, "info")
         return redirect(url_for(".login"))
-    if request.method == "POST" and "use_passkey" in request.form:
+    if request.method == "POST" and "credential" in request.form:
         return _verify_with_passkey(pending)
     form = VerifyForm()
     if form.validate_on_submit():
