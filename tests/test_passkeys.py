@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 import time_machine
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -720,6 +720,11 @@ def test_passkey_names_and_answers_are_any_text_but_stay_escaped(registered, cli
 @FUZZ
 @given(segment=st.text(min_size=1, max_size=60))
 def test_arbitrary_passkey_ids_in_paths(registered, client, segment):
+    own = db.session.scalar(select(WebAuthnCredential.id))
+    try:
+        assume(int(segment) != own)  # removing one's own passkey by its id is allowed
+    except ValueError:
+        pass
     path = quote(segment, safe="")
     for action in ("rename", "remove"):
         if client.get(SECURITY).status_code != 200:
