@@ -102,17 +102,18 @@ def seed(browser: Browser, server: LiveServer) -> tuple[dict, dict]:
     page.goto("/account/email")
     page.get_by_label("New email", exact=True).fill("grace.hopper@keystone.example")
     page.get_by_role("button", name="Change email", exact=True).click()
+    # Someone else tries grace's account, then signs in from a browser she never
+    # used (before she adds a passkey, which would then be asked for).
+    with context(browser, server, "hotel") as made:
+        hotel = made.new_page()
+        hotel.goto("/login")
+        hotel.get_by_label("Username or email", exact=True).fill("grace")
+        hotel.get_by_label("Password", exact=True).fill("grace1234")
+        hotel.get_by_role("button", name="Log in", exact=True).click()
+        login(hotel, "grace")
     add_passkey(page, "MacBook Touch ID")
     grace_state = grace.storage_state()
     grace.close()
-    # Someone else tries grace's account, then signs in from a browser she never used.
-    with context(browser, server, "hotel") as made:
-        page = made.new_page()
-        page.goto("/login")
-        page.get_by_label("Username or email", exact=True).fill("grace")
-        page.get_by_label("Password", exact=True).fill("grace1234")
-        page.get_by_role("button", name="Log in", exact=True).click()
-        login(page, "grace")
 
     with context(browser, server, "iphone") as made:
         page = made.new_page()
@@ -178,8 +179,12 @@ def signup_errors(page: Page) -> None:
 
 def link_to(mailbox: Mailbox, address: str, path: str) -> str:
     """Return the path of the newest link to `path` mailed to `address`."""
-    text = mailbox.to(address)[-1].get_body(preferencelist=("plain",)).get_content()
-    return re.search(rf"https?://[^/\s]+({re.escape(path)}[A-Za-z0-9_-]+)", text).group(1)
+    pattern = re.compile(rf"https?://[^/\s]+({re.escape(path)}[A-Za-z0-9_-]+)")
+    for message in reversed(mailbox.to(address)):
+        found = pattern.search(message.get_body(preferencelist=("plain",)).get_content())
+        if found:
+            return found.group(1)
+    raise LookupError(f"no link to {path} mailed to {address}")
 
 
 def password_step(page: Page) -> None:
