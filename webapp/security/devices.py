@@ -42,7 +42,6 @@ from datetime import datetime, timedelta
 
 from flask import Response, current_app
 from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from webapp.extensions import db
@@ -92,6 +91,14 @@ def successor_secret(series: str, secret: str) -> str:
 
 def _settings() -> dict:
     return current_app.config
+
+
+def idle_limits() -> tuple[timedelta, timedelta]:
+    """Return how long a remembered device, and a session-only one, may sit unused."""
+    config = _settings()
+    return timedelta(days=config["REMEMBER_IDLE_DAYS"]), timedelta(
+        hours=config["SESSION_IDLE_HOURS"]
+    )
 
 
 def idle_limit(device: RefreshToken) -> timedelta:
@@ -208,13 +215,7 @@ def revoke_user_devices(user_id: uuid.UUID, reason: str, *, keep_id: int | None 
 
 # The statements of the two hot paths (every signed-in request, every
 # remember-cookie sign-in) are composed once: building a select with a join
-# and loader options costs more CPU than SQLAlchemy's cached execution of it.
-_REMEMBERED_DEVICE = (
-    select(RefreshToken)
-    .join(RefreshToken.user)
-    .options(contains_eager(RefreshToken.user))
-    .where(RefreshToken.series == bindparam("series"))
-)
+# costs more CPU than SQLAlchemy's cached execution of it.
 # One row wins: only a request that still sees the presented token rotates it.
 _ROTATE = (
     update(RefreshToken)
@@ -231,8 +232,8 @@ _ROTATE = (
 )
 
 
-def _hydrating_statement():
-    """Return the one select of a signed-in request and how to split its row.
+def _hydrating_statement(*criteria):
+    """Return the one select of a signed-in request (or cookie sign-in) and how to split its row.
 
     Plain columns of the device, its user (with `has_second_factor`) and the
     user's role, in one row: SQLAlchemy's ORM loading (result processors,
@@ -252,10 +253,7 @@ def _hydrating_statement():
         .select_from(RefreshToken)
         .join(User, RefreshToken.user_id == User.id)
         .join(Role, User.role_id == Role.id)
-        .where(
-            RefreshToken.id == bindparam("device_id"),
-            RefreshToken.user_id == bindparam("user_id"),
-        )
+        .where(*criteria)
     )
     return statement, parts
 
@@ -284,7 +282,23 @@ def _attach(mapper, keys, values):
     return instance
 
 
-_SESSION_ROW, _SESSION_PARTS = _hydrating_statement()
+def _load_device(statement, parts, params: dict) -> RefreshToken | None:
+    """Run a `_hydrating_statement`; return its device, with `.user` and `.user.role` set."""
+    row = db.session.connection().execute(statement, params).first()
+    if row is None:
+        return None
+    (dmap, dkeys, d0, d1), (umap, ukeys, u0, u1), (rmap, rkeys, r0, r1) = parts
+    device = _attach(dmap, dkeys, row[d0:d1])
+    user = _attach(umap, ukeys, row[u0:u1])
+    set_committed_value(device, "user", user)
+    set_committed_value(user, "role", _attach(rmap, rkeys, row[r0:r1]))
+    return device
+
+
+_SESSION_DEVICE = _hydrating_statement(
+    RefreshToken.id == bindparam("device_id"), RefreshToken.user_id == bindparam("user_id")
+)
+_REMEMBERED_DEVICE = _hydrating_statement(RefreshToken.series == bindparam("series"))
 
 
 def load_session_user(alt_id: str) -> User | None:
@@ -300,22 +314,10 @@ def load_session_user(alt_id: str) -> User | None:
         generation = int(generation_part)
     except ValueError:
         return None
-    row = (
-        db.session.connection()
-        .execute(_SESSION_ROW, {"device_id": device_id, "user_id": user_id})
-        .first()
-    )
-    if row is None:
+    device = _load_device(*_SESSION_DEVICE, {"device_id": device_id, "user_id": user_id})
+    if device is None or device.session_generation != generation:
         return None
-    (dmap, dkeys, d0, d1), (umap, ukeys, u0, u1), (rmap, rkeys, r0, r1) = _SESSION_PARTS
-    device_values = row[d0:d1]
-    if device_values[dkeys.index("session_generation")] != generation:
-        return None
-    device = _attach(dmap, dkeys, device_values)
-    user = _attach(umap, ukeys, row[u0:u1])
-    role = _attach(rmap, rkeys, row[r0:r1])
-    set_committed_value(device, "user", user)
-    set_committed_value(user, "role", role)
+    user = device.user
     if not user.is_active or not is_live(device):
         return None
     touch(device)
@@ -363,7 +365,7 @@ def restore_from_cookie(raw: str) -> Restored:
     if parsed is None:
         return Restored()
     series, secret = parsed
-    device = db.session.execute(_REMEMBERED_DEVICE, {"series": series}).scalar_one_or_none()
+    device = _load_device(*_REMEMBERED_DEVICE, {"series": series})
     if device is None or not device.is_remembered or device.token_hash is None:
         return Restored()
     now = utc_now()
