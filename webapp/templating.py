@@ -73,5 +73,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(format_date, "date")
     app.add_template_global(link, "link")
-    # Replaces Flask-WTF's global of the same name (CSRFProtect sets it first).
+    # Replaces Flask-WTF's of the same name: CSRFProtect sets it as a global
+    # and in a context processor, which would win over a global; this one
+    # is registered after it, so it wins.
     app.add_template_global(csrf_token, "csrf_token")
+    app.context_processor(lambda: {"csrf_token": csrf_token})
