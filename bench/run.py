@@ -151,6 +151,7 @@ def gunicorn(spec: str, env: dict[str, str], log: Path, workers: int) -> Iterato
 # --- CPU accounting (Linux /proc): the app's and the database's share ------------
 
 SERVERS: dict[str, int] = {}  # base URL -> gunicorn master pid
+COUNT_POSTGRES = False  # set by --postgres: count the database server's CPU too
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -189,7 +190,8 @@ def _postgres_pids() -> list[int]:
 def cpu_snapshot(base: str) -> dict[int, float]:
     """CPU seconds so far of the server's processes (keys > 0) and PostgreSQL's (keys < 0)."""
     snap = {pid: _cpu_of(pid) for pid in _tree(SERVERS[base])} if base in SERVERS else {}
-    snap.update({-pid: _cpu_of(pid) for pid in _postgres_pids()})
+    if COUNT_POSTGRES:
+        snap.update({-pid: _cpu_of(pid) for pid in _postgres_pids()})
     return snap
 
 
@@ -547,6 +549,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="keystone-bench-"))
     log = work / "gunicorn.log"
     if args.postgres:
+        global COUNT_POSTGRES
+        COUNT_POSTGRES = True
         db_url = args.database_url
         prepare_postgres(db_url)
         db_name = "PostgreSQL " + db_url.rsplit("/", 1)[-1]
