@@ -123,7 +123,6 @@ def main() -> int:
         stats = pstats.Stats(profile).strip_dirs()
         stats.sort_stats("tottime").print_stats(30)
         stats.sort_stats("cumulative").print_stats(60)
-        stats.print_callers("generate_csrf")
         return 0
     profiler = None
     if args.tree:
