@@ -125,6 +125,7 @@ def gunicorn(spec: str, env: dict[str, str], log: Path, workers: int) -> Iterato
     with log.open("ab") as out:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"
+    SERVERS[base] = proc.pid
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -145,6 +146,65 @@ def gunicorn(spec: str, env: dict[str, str], log: Path, workers: int) -> Iterato
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# --- CPU accounting (Linux /proc): the app's and the database's share ------------
+
+SERVERS: dict[str, int] = {}  # base URL -> gunicorn master pid
+COUNT_POSTGRES = False  # set by --postgres: count the database server's CPU too
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_of(pid: int) -> float:
+    """Return the user + system CPU seconds of one process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _tree(pid: int) -> list[int]:
+    """Return a process and its descendants."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+    return pids
+
+
+def cpu_snapshot(base: str) -> dict[int, float]:
+    """CPU seconds so far of the server's processes (keys > 0) and PostgreSQL's (keys < 0)."""
+    snap = {pid: _cpu_of(pid) for pid in _tree(SERVERS[base])} if base in SERVERS else {}
+    if COUNT_POSTGRES:
+        snap.update({-pid: _cpu_of(pid) for pid in _postgres_pids()})
+    return snap
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> tuple[float, float]:
+    """Return the (app, database) CPU seconds spent between two snapshots."""
+    app = db = 0.0
+    for key, value in after.items():
+        spent = value - before.get(key, 0.0)
+        if key > 0:
+            app += spent
+        else:
+            db += spent
+    return app, db
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -194,6 +254,8 @@ class Load:
     requests: int
     errors: int
     exhausted: int
+    app_cpu_ms: float = 0.0  # gunicorn's CPU a request
+    db_cpu_ms: float = 0.0  # PostgreSQL's CPU a request (all its processes)
 
 
 def wrk(base: str, path: str, args: argparse.Namespace, **options: str) -> Load:
@@ -220,7 +282,9 @@ def wrk(base: str, path: str, args: argparse.Namespace, **options: str) -> Load:
         str(BENCH / "wrk.lua"),
         base,
     ]
+    cpu_before = cpu_snapshot(base)
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    app_cpu, db_cpu = cpu_spent(cpu_before, cpu_snapshot(base))
     line = next(line for line in out.splitlines() if line.startswith("BENCH_JSON "))
     data = json.loads(line.removeprefix("BENCH_JSON "))
     errors = sum(
@@ -235,6 +299,8 @@ def wrk(base: str, path: str, args: argparse.Namespace, **options: str) -> Load:
         requests=data["requests"],
         errors=errors,
         exhausted=data["exhausted"],
+        app_cpu_ms=app_cpu * 1000 / max(data["requests"], 1),
+        db_cpu_ms=db_cpu * 1000 / max(data["requests"], 1),
     )
 
 
@@ -270,12 +336,24 @@ def machine() -> str:
     )
 
 
+# Issue 16's reference run (same machine, same method, plain page 4,461 req/s):
+# the ratio each framework reached; "-": no such page.
+REFERENCE = {
+    "1": ("0.24", "0.11"),
+    "2": ("0.34", "0.12"),
+    "3": ("0.35 (no rotation)", "0.10"),
+    "4": ("0.97", "0.78"),
+    "5": ("-", "-"),
+}
+
+
 def render(rows: list[Row], header: list[str]) -> str:
     lines = [*header, ""]
     lines.append(
-        "| # | scenario | req/s | p50 ms | p95 ms | p99 ms | SQL/req | ratio | target | met |"
+        "| # | scenario | req/s | p50 ms | p95 ms | p99 ms | SQL/req | app CPU ms/req "
+        "| DB CPU ms/req | ratio (ours) | Flask-Security-Too 5.9 | django-allauth 65 | goal | met |"
     )
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---|---|")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for row in rows:
         load = row.load
         cells = [
@@ -286,12 +364,21 @@ def render(rows: list[Row], header: list[str]) -> str:
             f"{load.p95_ms:.1f}" if load else "n/a",
             f"{load.p99_ms:.1f}" if load else "n/a",
             str(row.queries) if row.queries is not None else "n/a",
+            f"{load.app_cpu_ms:.2f}" if load else "n/a",
+            f"{load.db_cpu_ms:.2f}" if load and load.db_cpu_ms else "-",
             f"{row.ratio:.2f}" if row.ratio is not None else "",
+            *REFERENCE.get(row.number, ("", "")),
             row.target,
             {True: "yes", False: "**no**", None: "n/a"}[row.met],
         ]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"- {row.number}: {note}" for row in rows for note in row.notes]
+    notes.append(
+        "- Flask-Security-Too and django-allauth: ratios from issue 16's side-by-side run "
+        "(not re-measured here); app CPU: the gunicorn processes' user+system time over the "
+        "run divided by its requests; DB CPU: every `postgres` process's, likewise (on "
+        "PostgreSQL; other users of the server count too)"
+    )
     if notes:
         lines += ["", *notes]
     return "\n".join(lines)
@@ -462,6 +549,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="keystone-bench-"))
     log = work / "gunicorn.log"
     if args.postgres:
+        global COUNT_POSTGRES
+        COUNT_POSTGRES = True
         db_url = args.database_url
         prepare_postgres(db_url)
         db_name = "PostgreSQL " + db_url.rsplit("/", 1)[-1]
@@ -495,7 +584,7 @@ def main() -> int:
 
     with gunicorn("wsgi:app", env, log, args.workers) as base:
         if wanted("1"):
-            row = Row("1", "GET /login (anonymous)", target=">= 0.35")
+            row = Row("1", "GET /login (anonymous)", target=">= 0.40")
             reply = fetch(base + "/login")
             assert reply.status == 200 and CSRF_RE.search(reply.text), reply.status
             row.load = wrk(base, "/login", args)
@@ -503,7 +592,7 @@ def main() -> int:
             rows.append(row)
 
         if wanted("2"):
-            row = Row("2", "GET /account (session)", target=">= 0.5")
+            row = Row("2", "GET /account (session)", target=">= 0.45")
             reply = fetch(base + "/account", cookie=cookies["session"])
             assert reply.status == 200 and "Member since" in reply.text, reply.status
             row.load = wrk(base, "/account", args, BENCH_COOKIE=cookies["session"])
@@ -548,7 +637,7 @@ def main() -> int:
             rows.append(row)
 
         if wanted("4"):
-            row = Row("4", "POST /login (bcrypt cost 12)", target=">= 0.95 of ceiling")
+            row = Row("4", "POST /login (bcrypt cost 12)", target=">= 0.96 of ceiling")
             # One anonymous session and its CSRF token serve every login: the
             # session is a signed cookie, and the token has no time limit.
             reply = fetch(base + "/login")
@@ -581,7 +670,7 @@ def main() -> int:
             rows.append(row)
 
         if wanted("5"):
-            row = Row("5", "GET /account/devices (50 devices)", target=">= 0.35")
+            row = Row("5", "GET /account/devices (50 devices)", target=">= 0.20")
             reply = fetch(base + "/account/devices", cookie=cookies["devices"])
             assert reply.status == 200 and "This device" in reply.text, reply.status
             shown = reply.text.count(">Revoke<")
@@ -628,7 +717,7 @@ def main() -> int:
             continue
         if row.number == "4":
             row.ratio = row.load.rps / ceiling
-            row.met = row.ratio >= 0.95
+            row.met = row.ratio >= 0.96
             row.notes.append(
                 f"{row.load.rps / parallel_ceiling:.2f} of the measured parallel ceiling "
                 f"({parallel_ceiling:.2f} logins/s: {cores} checks at once take "

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+from collections import OrderedDict
 from datetime import datetime
 
-from flask import Flask
+from flask import Flask, current_app, g, request, session, url_for
+from flask_wtf.csrf import generate_csrf
 
 
+# Cached: a page of 100 devices prints 300 timestamps, mostly the same at its next load.
+@functools.lru_cache(maxsize=8192)
 def format_datetime(value: datetime | None) -> str:
     """Render a timestamp readably, in UTC: "27 Nov 2026, 14:05 UTC"."""
     if value is None:
@@ -20,6 +25,56 @@ def format_date(value: datetime | None) -> str:
     return value.strftime("%-d %B %Y")
 
 
+# The signed form of a session's CSRF token, per process. Signing (key
+# derivation, JSON, HMAC, base64) costs more than rendering a small page's
+# header; the token has no time limit (WTF_CSRF_TIME_LIMIT is None), so a
+# signature made at a previous request of the same session is as good.
+_SIGNED_TOKENS: OrderedDict[tuple[str, str], str] = OrderedDict()
+_SIGNED_TOKENS_MAX = 4096
+
+
+def csrf_token() -> str:
+    """Return this request's signed CSRF token, signing each session's at most once."""
+    token = g.get("csrf_token")
+    if token is not None:
+        return token
+    raw = session.get("csrf_token")
+    key = (current_app.secret_key, raw) if isinstance(raw, str) else None
+    token = _SIGNED_TOKENS.get(key) if key else None
+    if token is None or current_app.config.get("WTF_CSRF_TIME_LIMIT") is not None:
+        token = generate_csrf()
+        raw = session.get("csrf_token")
+        _SIGNED_TOKENS[(current_app.secret_key, raw)] = token
+        if len(_SIGNED_TOKENS) > _SIGNED_TOKENS_MAX:
+            _SIGNED_TOKENS.popitem(last=False)
+    else:
+        g.csrf_token = token  # what Flask-WTF's forms read in this request
+    return token
+
+
+_URLS: dict[tuple, str] = {}
+
+
+def link(endpoint: str, **values: str) -> str:
+    """`url_for` for links that are the same on every page: built once per process.
+
+    Only for endpoints whose URL depends on nothing but `values` (static
+    files, pages without arguments); keyed by the script root, so an app
+    mounted under a prefix still gets its own.
+    """
+    key = (request.script_root, endpoint, *sorted(values.items()))
+    url = _URLS.get(key)
+    if url is None:
+        url = _URLS[key] = url_for(endpoint, **values)
+    return url
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(format_date, "date")
+    app.add_template_global(link, "link")
+    # Replaces Flask-WTF's of the same name: CSRFProtect sets it as a global
+    # and in a context processor, which would win over a global; this one
+    # is registered after it, so it wins.
+    app.add_template_global(csrf_token, "csrf_token")
+    app.context_processor(lambda: {"csrf_token": csrf_token})

@@ -42,11 +42,10 @@ from datetime import datetime, timedelta
 
 from flask import Response, current_app
 from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.orm import contains_eager
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from webapp.extensions import db
-from webapp.models import RefreshToken, RevokeReason, User, utc_now
+from webapp.models import RefreshToken, RevokeReason, Role, User, utc_now
 from webapp.security import signals
 from webapp.security.location import locate
 
@@ -92,6 +91,14 @@ def successor_secret(series: str, secret: str) -> str:
 
 def _settings() -> dict:
     return current_app.config
+
+
+def idle_limits() -> tuple[timedelta, timedelta]:
+    """Return how long a remembered device, and a session-only one, may sit unused."""
+    config = _settings()
+    return timedelta(days=config["REMEMBER_IDLE_DAYS"]), timedelta(
+        hours=config["SESSION_IDLE_HOURS"]
+    )
 
 
 def idle_limit(device: RefreshToken) -> timedelta:
@@ -208,19 +215,7 @@ def revoke_user_devices(user_id: uuid.UUID, reason: str, *, keep_id: int | None 
 
 # The statements of the two hot paths (every signed-in request, every
 # remember-cookie sign-in) are composed once: building a select with a join
-# and loader options costs more CPU than SQLAlchemy's cached execution of it.
-_SESSION_DEVICE = (
-    select(RefreshToken)
-    .join(RefreshToken.user)
-    .options(contains_eager(RefreshToken.user))
-    .where(RefreshToken.id == bindparam("device_id"), RefreshToken.user_id == bindparam("user_id"))
-)
-_REMEMBERED_DEVICE = (
-    select(RefreshToken)
-    .join(RefreshToken.user)
-    .options(contains_eager(RefreshToken.user))
-    .where(RefreshToken.series == bindparam("series"))
-)
+# costs more CPU than SQLAlchemy's cached execution of it.
 # One row wins: only a request that still sees the presented token rotates it.
 _ROTATE = (
     update(RefreshToken)
@@ -237,6 +232,75 @@ _ROTATE = (
 )
 
 
+def _hydrating_statement(*criteria):
+    """Return the one select of a signed-in request (or cookie sign-in) and how to split its row.
+
+    Plain columns of the device, its user (with `has_second_factor`) and the
+    user's role, in one row: SQLAlchemy's ORM loading (result processors,
+    loader strategies, identity-map bookkeeping) cost more CPU than the
+    query itself, and every signed-in request runs it.
+    """
+    parts = []
+    columns = []
+    for mapper in (RefreshToken.__mapper__, User.__mapper__, Role.__mapper__):
+        keys = [prop.key for prop in mapper.column_attrs]
+        parts.append((mapper, keys, len(columns), len(columns) + len(keys)))
+        columns += [
+            getattr(mapper.class_, key).label(f"c{len(columns) + i}") for i, key in enumerate(keys)
+        ]
+    statement = (
+        select(*columns)
+        .select_from(RefreshToken)
+        .join(User, RefreshToken.user_id == User.id)
+        .join(Role, User.role_id == Role.id)
+        .where(*criteria)
+    )
+    return statement, parts
+
+
+def _attach(mapper, keys, values):
+    """Return the session's instance for this row, made persistent without a load.
+
+    The instance is the same as the ORM's own (views change it and commit),
+    but built from the row directly; an instance already in the session wins,
+    as it would for a query.
+    """
+    session = db.session()
+    key = mapper.identity_key_from_primary_key(
+        [values[keys.index(c.key)] for c in mapper.primary_key]
+    )
+    existing = session.identity_map.get(key)
+    if existing is not None:
+        return existing
+    instance = mapper.class_manager.new_instance()
+    instance.__dict__.update(zip(keys, values, strict=True))
+    state = instance_state(instance)
+    state.key = key  # detached, with every column loaded
+    # What `session.add` does for a detached instance, without walking the
+    # cascades (nothing is pending): persistent, no query, no change to flush.
+    session._update_impl(state)
+    return instance
+
+
+def _load_device(statement, parts, params: dict) -> RefreshToken | None:
+    """Run a `_hydrating_statement`; return its device, with `.user` and `.user.role` set."""
+    row = db.session.connection().execute(statement, params).first()
+    if row is None:
+        return None
+    (dmap, dkeys, d0, d1), (umap, ukeys, u0, u1), (rmap, rkeys, r0, r1) = parts
+    device = _attach(dmap, dkeys, row[d0:d1])
+    user = _attach(umap, ukeys, row[u0:u1])
+    set_committed_value(device, "user", user)
+    set_committed_value(user, "role", _attach(rmap, rkeys, row[r0:r1]))
+    return device
+
+
+_SESSION_DEVICE = _hydrating_statement(
+    RefreshToken.id == bindparam("device_id"), RefreshToken.user_id == bindparam("user_id")
+)
+_REMEMBERED_DEVICE = _hydrating_statement(RefreshToken.series == bindparam("series"))
+
+
 def load_session_user(alt_id: str) -> User | None:
     """Return the user a session names, if its device and account are still good.
 
@@ -250,16 +314,15 @@ def load_session_user(alt_id: str) -> User | None:
         generation = int(generation_part)
     except ValueError:
         return None
-    row = db.session.execute(
-        _SESSION_DEVICE, {"device_id": device_id, "user_id": user_id}
-    ).scalar_one_or_none()
-    if row is None or row.session_generation != generation:
+    device = _load_device(*_SESSION_DEVICE, {"device_id": device_id, "user_id": user_id})
+    if device is None or device.session_generation != generation:
         return None
-    if not row.user.is_active or not is_live(row):
+    user = device.user
+    if not user.is_active or not is_live(device):
         return None
-    touch(row)
-    row.user.current_device = row
-    return row.user
+    touch(device)
+    user.current_device = device
+    return user
 
 
 def touch(device: RefreshToken) -> None:
@@ -302,7 +365,7 @@ def restore_from_cookie(raw: str) -> Restored:
     if parsed is None:
         return Restored()
     series, secret = parsed
-    device = db.session.execute(_REMEMBERED_DEVICE, {"series": series}).scalar_one_or_none()
+    device = _load_device(*_REMEMBERED_DEVICE, {"series": series})
     if device is None or not device.is_remembered or device.token_hash is None:
         return Restored()
     now = utc_now()

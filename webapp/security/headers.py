@@ -27,16 +27,24 @@ def init_app(app: Flask) -> None:
     app.after_request(_add_security_headers)
 
 
+# Each is set unless the view set its own (a setdefault each, in one pass:
+# seven setdefaults scanned the header list fourteen times on every response).
+_DEFAULTS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+_HSTS = (("Strict-Transport-Security", "max-age=63072000; includeSubDomains"),)
+
+
 def _add_security_headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if current_app.config["COOKIE_SECURE"]:
-        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    present = {key.lower() for key in headers.keys()}  # noqa: SIM118 (Headers, not a dict)
+    defaults = _DEFAULTS + _HSTS if current_app.config["COOKIE_SECURE"] else _DEFAULTS
+    headers.extend([(key, value) for key, value in defaults if key.lower() not in present])
     if request.endpoint != "static":
         # Pages can show personal data or carry a CSRF token: never cache them.
         headers["Cache-Control"] = "no-store"

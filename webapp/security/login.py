@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, request, session
 from flask_login import current_user, login_user, logout_user, session_protected
+from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
 from webapp.extensions import login_manager
@@ -94,11 +95,23 @@ def restore_from_remember_cookie() -> None:
         g.remember_cookie = None
         return
     session.clear()
+    _new_csrf_token()
     login_user(restored.user, remember=False, fresh=False)
     if restored.provisional_until is not None:
         session[PROVISIONAL_UNTIL_KEY] = restored.provisional_until
     if restored.new_token:
         g.remember_cookie = restored.new_token
+
+
+def _new_csrf_token() -> None:
+    """Put a new CSRF token in the new session now.
+
+    The response sets the session cookie anyway; left to the first page that
+    shows a form (every page: the header's log-out button), the token would
+    change the session again and have the cookie signed and sent once more.
+    """
+    g.pop("csrf_token", None)
+    generate_csrf()
 
 
 def _write_remember_cookie(response: Response) -> Response:
@@ -129,6 +142,7 @@ def sign_in(
     user.current_device = device
     # A new session on every sign-in: no fixation, and the CSRF token rotates.
     session.clear()
+    _new_csrf_token()
     login_user(user, remember=False, fresh=True)
     g.remember_cookie = token
     # The account domain notes the browser (and mails about a new one).
