@@ -337,7 +337,8 @@ def touch(device: RefreshToken) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    device.last_used_at = now
+    # Committed already: recorded as loaded, so no later flush writes it again.
+    set_committed_value(device, "last_used_at", now)
 
 
 @dataclass
