@@ -68,12 +68,16 @@ def load_config(instance_path: str) -> dict[str, Any]:
     # only with Secure, so plain-HTTP development uses unprefixed names.
     prefix = "__Host-" if cookie_secure else ""
 
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'webapp.db'}"
+
     return {
         "ENV_NAME": env,
         "SECRET_KEY": secret_key,
-        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
-        or f"sqlite:///{instance / 'webapp.db'}",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        # A pooled connection to a database server can go stale (a restart, a
+        # failover): test it before each request. An SQLite file cannot, and
+        # the ping would cost a statement on every request.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": not database_url.startswith("sqlite")},
         "BCRYPT_ROUNDS": _int("BCRYPT_ROUNDS", 12),
         "COOKIE_SECURE": cookie_secure,
         "SESSION_COOKIE_NAME": f"{prefix}session",
