@@ -78,11 +78,12 @@ def test_username_and_email_are_unique_in_the_database(user, make_user):
     assert taken.value.field == "email"
 
 
-def test_token_hash_is_unique(user):
+def test_series_is_unique(user):
+    """A remember cookie names its device by series: two devices can never share one."""
     first, _ = create_device(user, remember=True, user_agent=None, ip_address=None)
     db.session.commit()
     second, _ = create_device(user, remember=True, user_agent=None, ip_address=None)
-    second.token_hash = first.token_hash
+    second.series = first.series
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()

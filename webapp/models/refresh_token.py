@@ -49,13 +49,16 @@ class RefreshToken(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    # Not indexed: a device is found by its series (or id), and the hashes
+    # are only compared on that row; an index would be rewritten at every
+    # rotation for nothing (migration 0010 dropped it).
+    token_hash: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     is_revoked: Mapped[bool] = mapped_column(default=False, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     # Added by the devices migration.
-    previous_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    previous_token_hash: Mapped[str | None] = mapped_column(String(64))
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_remembered: Mapped[bool] = mapped_column(default=False, server_default=false())
     user_agent: Mapped[str | None] = mapped_column(String(512))

@@ -215,20 +215,27 @@ def revoke_user_devices(user_id: uuid.UUID, reason: str, *, keep_id: int | None 
 
 # The statements of the two hot paths (every signed-in request, every
 # remember-cookie sign-in) are composed once: building a select with a join
-# costs more CPU than SQLAlchemy's cached execution of it.
+# costs more CPU than SQLAlchemy's cached execution of it. The writes are
+# Core statements on the table, run on the session's connection: the ORM's
+# bulk-update path costs twice the CPU, and on SQLite a rotation holds the
+# database's write lock from its UPDATE to its COMMIT.
+_DEVICES = RefreshToken.__table__
+
 # One row wins: only a request that still sees the presented token rotates it.
 _ROTATE = (
-    update(RefreshToken)
-    .where(
-        RefreshToken.id == bindparam("device_id"), RefreshToken.token_hash == bindparam("presented")
-    )
+    update(_DEVICES)
+    .where(_DEVICES.c.id == bindparam("device_id"), _DEVICES.c.token_hash == bindparam("presented"))
     .values(
         token_hash=bindparam("new_hash"),
         previous_token_hash=bindparam("presented"),
         rotated_at=bindparam("now"),
         last_used_at=bindparam("now"),
     )
-    .execution_options(synchronize_session=False)
+)
+_TOUCH = (
+    update(_DEVICES)
+    .where(_DEVICES.c.id == bindparam("device_id"))
+    .values(last_used_at=bindparam("now"))
 )
 
 
@@ -330,12 +337,7 @@ def touch(device: RefreshToken) -> None:
     now = utc_now()
     if now - device.last_used_at < LAST_USED_RESOLUTION:
         return
-    db.session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.id == device.id)
-        .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    db.session.connection().execute(_TOUCH, {"device_id": device.id, "now": now})
     db.session.commit()
     # Committed already: recorded as loaded, so no later flush writes it again.
     set_committed_value(device, "last_used_at", now)
@@ -376,7 +378,7 @@ def restore_from_cookie(raw: str) -> Restored:
     successor = successor_secret(series, secret)
 
     if hmac.compare_digest(presented, device.token_hash):
-        db.session.execute(
+        db.session.connection().execute(
             _ROTATE,
             {
                 "device_id": device.id,
