@@ -62,8 +62,9 @@ def register_extensions(app: Flask) -> None:
 
 def register_security(app: Flask) -> None:
     from webapp import accounts
-    from webapp.security import headers, known_browsers, login
+    from webapp.security import headers, known_browsers, login, sessions
 
+    sessions.init_app(app)
     headers.init_app(app)
     login.init_app(app)
     known_browsers.init_app(app)
