@@ -291,7 +291,8 @@ def _attach(mapper, keys, values):
 
 def _load_device(statement, parts, params: dict) -> RefreshToken | None:
     """Run a `_hydrating_statement`; return its device, with `.user` and `.user.role` set."""
-    row = db.session.connection().execute(statement, params).first()
+    with db.engine.connect() as connection:
+        row = connection.execute(statement, params).first()
     if row is None:
         return None
     (dmap, dkeys, d0, d1), (umap, ukeys, u0, u1), (rmap, rkeys, r0, r1) = parts
