@@ -379,16 +379,18 @@ def restore_from_cookie(raw: str) -> Restored:
     successor = successor_secret(series, secret)
 
     if hmac.compare_digest(presented, device.token_hash):
-        db.session.connection().execute(
-            _ROTATE,
-            {
-                "device_id": device.id,
-                "presented": presented,
-                "new_hash": hash_token(successor),
-                "now": now,
-            },
-        )
-        db.session.commit()
+        # Committed at once in its own short transaction, before the page
+        # renders: on SQLite the write lock is held only for this statement.
+        with db.engine.begin() as connection:
+            connection.execute(
+                _ROTATE,
+                {
+                    "device_id": device.id,
+                    "presented": presented,
+                    "new_hash": hash_token(successor),
+                    "now": now,
+                },
+            )
         device.user.current_device = device
         # Winner or not, every racing request hands out the same successor.
         return Restored(user=device.user, new_token=f"{series}.{successor}")
