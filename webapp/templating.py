@@ -69,10 +69,48 @@ def link(endpoint: str, **values: str) -> str:
     return url
 
 
+class HeaderLinks:
+    """The links of every page's head and header, as plain attributes.
+
+    Built once per process (per script root): `links.css` in `base.html`
+    is an attribute read, where each `link(...)` is a call through Jinja.
+    """
+
+    TARGETS = {
+        "css": ("static", {"filename": "css/app.css"}),
+        "favicon": ("static", {"filename": "img/favicon.svg"}),
+        "script": ("static", {"filename": "js/app.js"}),
+        "home": ("auth.index", {}),
+        "account": ("account.overview", {}),
+        "devices": ("account.device_list", {}),
+        "admin": ("admin.index", {}),
+        "logout": ("auth.logout", {}),
+        "login": ("auth.login", {}),
+        "signup": ("auth.signup", {}),
+    }
+
+    def __init__(self) -> None:
+        for name, (endpoint, values) in self.TARGETS.items():
+            setattr(self, name, url_for(endpoint, **values))
+
+
+_HEADER_LINKS: dict[str, HeaderLinks] = {}
+
+
+def header_links() -> HeaderLinks:
+    """Return the header's links for this request's script root."""
+    root = request.script_root
+    links = _HEADER_LINKS.get(root)
+    if links is None:
+        links = _HEADER_LINKS[root] = HeaderLinks()
+    return links
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(format_date, "date")
     app.add_template_global(link, "link")
+    app.add_template_global(header_links, "header_links")
     # Replaces Flask-WTF's of the same name: CSRFProtect sets it as a global
     # and in a context processor, which would win over a global; this one
     # is registered after it, so it wins.
