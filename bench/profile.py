@@ -3,7 +3,7 @@
     .venv/bin/python bench/profile.py account          # CPU ms per request
     .venv/bin/python bench/profile.py remember --tree  # and where the time goes
 
-Scenarios: plain, login-page, account, remember, devices, admin-users, admin-search.
+Scenarios: plain, login-page, account, remember, grace, devices, admin-users, admin-search.
 CPU time (not wall time) is measured so that other load on the machine
 disturbs the numbers less; compare before and after a change on one machine.
 """
@@ -70,6 +70,17 @@ def main() -> int:
         def send():
             fresh = here.client()
             run.set_cookies(fresh, here.remember_cookie(next(tokens)))
+            return fresh.get("/account")
+    elif name == "grace":
+        # The secret a rotation just replaced, again within the grace period.
+        old = seed.remember_tokens(1, prefix="grace-remember")[0]
+        rotate = here.client()
+        run.set_cookies(rotate, here.remember_cookie(old))
+        assert rotate.get("/account").status_code == 200
+
+        def send():
+            fresh = here.client()
+            run.set_cookies(fresh, here.remember_cookie(old))
             return fresh.get("/account")
     elif name == "devices":
         seed.other_devices(accounts["devices"], 49)
