@@ -289,10 +289,13 @@ def _attach(mapper, keys, values):
     return instance
 
 
-def _load_device(statement, parts, params: dict) -> RefreshToken | None:
-    """Run a `_hydrating_statement`; return its device, with `.user` and `.user.role` set."""
-    with db.engine.connect() as connection:
-        row = connection.execute(statement, params).first()
+def _load_device(connection, statement, parts, params: dict) -> RefreshToken | None:
+    """Run a `_hydrating_statement`; return its device, with `.user` and `.user.role` set.
+
+    The read runs on a pooled connection of its own, outside the ORM
+    session's transaction: a page that only reads never begins one.
+    """
+    row = connection.execute(statement, params).first()
     if row is None:
         return None
     (dmap, dkeys, d0, d1), (umap, ukeys, u0, u1), (rmap, rkeys, r0, r1) = parts
@@ -322,7 +325,10 @@ def load_session_user(alt_id: str) -> User | None:
         generation = int(generation_part)
     except ValueError:
         return None
-    device = _load_device(*_SESSION_DEVICE, {"device_id": device_id, "user_id": user_id})
+    with db.engine.connect() as connection:
+        device = _load_device(
+            connection, *_SESSION_DEVICE, {"device_id": device_id, "user_id": user_id}
+        )
     if device is None or device.session_generation != generation:
         return None
     user = device.user
@@ -369,19 +375,18 @@ def restore_from_cookie(raw: str) -> Restored:
     if parsed is None:
         return Restored()
     series, secret = parsed
-    device = _load_device(*_REMEMBERED_DEVICE, {"series": series})
-    if device is None or not device.is_remembered or device.token_hash is None:
-        return Restored()
-    now = utc_now()
-    if not device.user.is_active or not is_live(device, now):
-        return Restored()
-    presented = hash_token(secret)
-    successor = successor_secret(series, secret)
-
-    if hmac.compare_digest(presented, device.token_hash):
-        # Committed at once in its own short transaction, before the page
-        # renders: on SQLite the write lock is held only for this statement.
-        with db.engine.begin() as connection:
+    with db.engine.connect() as connection:
+        device = _load_device(connection, *_REMEMBERED_DEVICE, {"series": series})
+        if device is None or not device.is_remembered or device.token_hash is None:
+            return Restored()
+        now = utc_now()
+        if not device.user.is_active or not is_live(device, now):
+            return Restored()
+        presented = hash_token(secret)
+        successor = successor_secret(series, secret)
+        if hmac.compare_digest(presented, device.token_hash):
+            # Committed at once, before the page renders, on the connection
+            # that read the row: on SQLite the write lock is held only for this.
             connection.execute(
                 _ROTATE,
                 {
@@ -391,9 +396,10 @@ def restore_from_cookie(raw: str) -> Restored:
                     "now": now,
                 },
             )
-        device.user.current_device = device
-        # Winner or not, every racing request hands out the same successor.
-        return Restored(user=device.user, new_token=f"{series}.{successor}")
+            connection.commit()
+            device.user.current_device = device
+            # Winner or not, every racing request hands out the same successor.
+            return Restored(user=device.user, new_token=f"{series}.{successor}")
 
     grace = timedelta(seconds=_settings()["REMEMBER_GRACE_SECONDS"])
     if (
