@@ -90,7 +90,10 @@ _DEVICE_ROWS = (
 def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
     """Return the user's live devices, and those revoked as stolen and not yet dismissed."""
     now = utc_now()
-    found = db.session.execute(_DEVICE_ROWS, {"user_id": user.id, "now": now}).all()
+    # Plain columns, so Core execution on the session's connection: the ORM's
+    # execute path costs ~50 µs more here. It does not autoflush: flush as it would.
+    db.session.flush()
+    found = db.session.connection().execute(_DEVICE_ROWS, {"user_id": user.id, "now": now}).all()
     remembered_idle, session_idle = devices.idle_limits()
     base = link("account.device_list")
     locations: dict[tuple[str | None, str | None], str] = {}  # most rows share a few
