@@ -97,6 +97,26 @@ def test_device_page_costs_the_same_queries_for_1_or_50_devices(app, client, use
     assert len(fifty) == len(one)
 
 
+def test_device_page_shows_each_time_under_its_label(app, client, new_client, user):
+    """Sign-in, last use and end are distinct times, each printed under its own label."""
+    app.config.update(SESSION_IDLE_HOURS=2, SESSION_MAX_HOURS=12)
+    with time_machine.travel(datetime(2030, 3, 1, 9, 5, tzinfo=UTC), tick=False) as clock:
+        login(client)
+        clock.shift(timedelta(minutes=20))
+        remembered_browser(app, new_client, FIREFOX_MAC)
+        clock.shift(timedelta(minutes=42))
+        page = client.get("/account/devices").get_data(as_text=True)
+    items = page.split('<li class="device')[1:]
+    this = next(item for item in items if "This device" in item)
+    other = next(item for item in items if "Firefox on Mac OS X" in item)
+    assert "<dt>Signed in</dt><dd>1 Mar 2030, 09:05 UTC</dd>" in this
+    assert "<dt>Last active</dt><dd>1 Mar 2030, 10:07 UTC</dd>" in this
+    assert "<dt>Expires</dt><dd>1 Mar 2030, 12:07 UTC</dd>" in this  # idle limit first
+    assert "<dt>Signed in</dt><dd>1 Mar 2030, 09:25 UTC</dd>" in other
+    assert "<dt>Last active</dt><dd>1 Mar 2030, 09:25 UTC</dd>" in other
+    assert "<dt>Remembered until</dt><dd>15 Mar 2030, 09:25 UTC</dd>" in other
+
+
 def rename_own_device(client, user, name: str) -> str:
     """Log in, give this browser's device `name`, and return the device page."""
     login(client)
