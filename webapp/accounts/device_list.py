@@ -124,21 +124,22 @@ def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
         location = locations.get(place)
         if location is None:
             location = locations[place] = describe_location(country, city)
+        # Positional: keywords make building a named tuple ~40% slower.
         rows.append(
             DeviceRow(
-                id=device_id,
-                path=f"{base}/{device_id}",
-                label=name or browser,
-                browser=browser,
-                named=bool(name),
-                ip_address=ip_address or "unknown",
-                location=location,
-                signed_in=format_datetime(created_at),
-                last_active=format_datetime(last_used_at),
-                ends=format_datetime(ends),
-                remembered=remembered,
-                current=device_id == current_id,
-                stolen=stolen,
+                device_id,
+                f"{base}/{device_id}",  # path
+                name or browser,  # label
+                browser,
+                bool(name),  # named
+                ip_address or "unknown",
+                location,
+                format_datetime(created_at),  # signed_in
+                format_datetime(last_used_at),  # last_active
+                format_datetime(ends),
+                remembered,
+                device_id == current_id,  # current
+                stolen,
             )
         )
     return rows
