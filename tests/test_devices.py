@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import HTTPS, TEST_PASSWORD, cookie, login, post_form
 from webapp.extensions import db
-from webapp.models import AuditEvent, RefreshToken
+from webapp.models import AuditEvent, RefreshToken, RevokeReason
 
 FIREFOX_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:128.0) Gecko/20100101 Firefox/128.0"
 
@@ -136,6 +136,24 @@ def test_user_can_name_a_device(app, client, user):
 def test_device_name_is_escaped(app, client, user):
     page = rename_own_device(client, user, "<img src=x>")
     assert "<img src=x>" not in page and "&lt;img src=x&gt;" in page
+
+
+def test_hostile_device_name_is_escaped_everywhere_it_prints(app, client, new_client, user):
+    """Another device's name prints in its heading, rename field, confirm text and labels."""
+    login(client)
+    remembered_browser(app, new_client, FIREFOX_MAC)
+    other = devices_of(user)[-1]
+    other.name = '"><script>alert(1)</script>'
+    db.session.commit()
+    escaped = "&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+    page = client.get("/account/devices").get_data(as_text=True)
+    assert "<script>alert(1)" not in page
+    assert page.count(escaped) == 4  # heading, field value, data-confirm, aria-label
+    other.is_revoked, other.revoked_reason = True, RevokeReason.THEFT
+    db.session.commit()
+    page = client.get("/account/devices").get_data(as_text=True)
+    assert "<script>alert(1)" not in page
+    assert page.count(escaped) == 2  # heading, the dismiss button's aria-label
 
 
 # Revoking -------------------------------------------------------------------
