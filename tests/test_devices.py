@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import HTTPS, TEST_PASSWORD, cookie, login, post_form
 from webapp.extensions import db
-from webapp.models import AuditEvent, RefreshToken
+from webapp.models import AuditEvent, RefreshToken, RevokeReason
 
 FIREFOX_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:128.0) Gecko/20100101 Firefox/128.0"
 
@@ -97,6 +97,26 @@ def test_device_page_costs_the_same_queries_for_1_or_50_devices(app, client, use
     assert len(fifty) == len(one)
 
 
+def test_device_page_shows_each_time_under_its_label(app, client, new_client, user):
+    """Sign-in, last use and end are distinct times, each printed under its own label."""
+    app.config.update(SESSION_IDLE_HOURS=2, SESSION_MAX_HOURS=12)
+    with time_machine.travel(datetime(2030, 3, 1, 9, 5, tzinfo=UTC), tick=False) as clock:
+        login(client)
+        clock.shift(timedelta(minutes=20))
+        remembered_browser(app, new_client, FIREFOX_MAC)
+        clock.shift(timedelta(minutes=42))
+        page = client.get("/account/devices").get_data(as_text=True)
+    items = page.split('<li class="device')[1:]
+    this = next(item for item in items if "This device" in item)
+    other = next(item for item in items if "Firefox on Mac OS X" in item)
+    assert "<dt>Signed in</dt><dd>1 Mar 2030, 09:05 UTC</dd>" in this
+    assert "<dt>Last active</dt><dd>1 Mar 2030, 10:07 UTC</dd>" in this
+    assert "<dt>Expires</dt><dd>1 Mar 2030, 12:07 UTC</dd>" in this  # idle limit first
+    assert "<dt>Signed in</dt><dd>1 Mar 2030, 09:25 UTC</dd>" in other
+    assert "<dt>Last active</dt><dd>1 Mar 2030, 09:25 UTC</dd>" in other
+    assert "<dt>Remembered until</dt><dd>15 Mar 2030, 09:25 UTC</dd>" in other
+
+
 def rename_own_device(client, user, name: str) -> str:
     """Log in, give this browser's device `name`, and return the device page."""
     login(client)
@@ -116,6 +136,24 @@ def test_user_can_name_a_device(app, client, user):
 def test_device_name_is_escaped(app, client, user):
     page = rename_own_device(client, user, "<img src=x>")
     assert "<img src=x>" not in page and "&lt;img src=x&gt;" in page
+
+
+def test_hostile_device_name_is_escaped_everywhere_it_prints(app, client, new_client, user):
+    """Another device's name prints in its heading, rename field, confirm text and labels."""
+    login(client)
+    remembered_browser(app, new_client, FIREFOX_MAC)
+    other = devices_of(user)[-1]
+    other.name = '"><script>alert(1)</script>'
+    db.session.commit()
+    escaped = "&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+    page = client.get("/account/devices").get_data(as_text=True)
+    assert "<script>alert(1)" not in page
+    assert page.count(escaped) == 4  # heading, field value, data-confirm, aria-label
+    other.is_revoked, other.revoked_reason = True, RevokeReason.THEFT
+    db.session.commit()
+    page = client.get("/account/devices").get_data(as_text=True)
+    assert "<script>alert(1)" not in page
+    assert page.count(escaped) == 2  # heading, the dismiss button's aria-label
 
 
 # Revoking -------------------------------------------------------------------
