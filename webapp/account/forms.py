@@ -72,6 +72,8 @@ class TotpSetupForm(Form):
     )
     sign_out_others = BooleanField("Sign out all other devices", default=True)
     submit = SubmitField("Turn on")
+
+
 class NewBrowserAlertsForm(Form):
     new_browser_alerts = BooleanField("Email me when a new browser signs in")
     submit = SubmitField("Save")
@@ -81,14 +83,14 @@ PASSKEY_NAME_MAX = 60
 
 
 class ConfirmWithPasskeyForm(Form):
-    """"Use a passkey" on the "Confirm your password" page: the browser's answer."""
+    """ "Use a passkey" on the "Confirm your password" page: the browser's answer."""
 
     reauth_passkey = HiddenField()
     use_passkey = SubmitField("Use a passkey")
 
 
 class AddPasskeyForm(Form):
-    """"Add a passkey": a name, and the browser's answer filled in by static/js/passkeys.js."""
+    """ "Add a passkey": a name, and the browser's answer filled in by static/js/passkeys.js."""
 
     name = StringField(
         "Passkey name",

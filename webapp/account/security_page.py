@@ -15,9 +15,7 @@ from webapp.accounts.two_factor import security_overview
 
 def render_security_page(passkey_form: AddPasskeyForm | None = None) -> str:
     """Render the sign-in methods for the signed-in user."""
-    alerts_form = NewBrowserAlertsForm(
-        data={"new_browser_alerts": current_user.new_browser_alerts}
-    )
+    alerts_form = NewBrowserAlertsForm(data={"new_browser_alerts": current_user.new_browser_alerts})
     return render_template(
         "account/security.html",
         info=security_overview(current_user),

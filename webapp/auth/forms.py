@@ -118,7 +118,7 @@ class NotMeForm(Form):
 
 
 class PasskeyLoginForm(Form):
-    """"Log in with a passkey": the browser's answer, filled in by static/js/passkeys.js,
+    """ "Log in with a passkey": the browser's answer, filled in by static/js/passkeys.js,
     and the "Remember this device" choice copied from the login form."""
 
     credential = HiddenField()
@@ -128,7 +128,7 @@ class PasskeyLoginForm(Form):
 
 
 class PasskeyVerifyForm(Form):
-    """"Use a passkey" at the second step of a login: the browser's answer."""
+    """ "Use a passkey" at the second step of a login: the browser's answer."""
 
     credential = HiddenField()
     use_passkey = SubmitField("Use a passkey")

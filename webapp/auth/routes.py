@@ -68,6 +68,8 @@ def no_referrer(response):
     if request.endpoint in NO_REFERRER_ENDPOINTS:
         response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
 WRONG_CODE = "That code is not right."
 METHOD_PASSKEY_SECOND = "password+passkey"
 STEP_EXPIRED = "Your sign-in took too long. Log in again."
