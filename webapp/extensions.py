@@ -1,11 +1,12 @@
 """Extension objects, created unbound and bound to the app in the factory."""
 
-from flask import request
+from flask import g, has_app_context, request
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_mailman import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from flask_wtf import CSRFProtect
 
 from webapp.models.base import Base
@@ -16,9 +17,33 @@ def _client_key() -> str:
     return request.remote_addr or "unknown"
 
 
+# Instances a request read before it had a session (InstanceStates), for its
+# session to adopt when it starts.
+ADOPT_KEY = "_states_to_adopt"
+
+
+class Session(FlaskSQLAlchemySession):
+    """Flask-SQLAlchemy's session, adopting what the request read before it existed.
+
+    Every signed-in request reads its device, user and role on a pooled
+    connection and builds the instances itself (security/devices.py): a page
+    that only reads never needs a session. When the request does need one,
+    the session adopts them on creation, so a view that changes the user and
+    commits works as if the session had loaded it.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if has_app_context():
+            for state in g.pop(ADOPT_KEY, ()):
+                # What `add` does for a detached instance, without walking the
+                # cascades (nothing is pending): persistent, no query, nothing to flush.
+                self._update_impl(state)
+
+
 # Objects stay readable after a commit: the touch of last_used_at commits
 # mid-request, and reloading the signed-in user afterwards would cost queries.
-db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+db = SQLAlchemy(model_class=Base, session_options={"class_": Session, "expire_on_commit": False})
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -40,11 +40,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import Response, current_app
+from flask import Response, current_app, g
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
-from webapp.extensions import db
+from webapp.extensions import ADOPT_KEY, db
 from webapp.models import RefreshToken, RevokeReason, Role, User, utc_now
 from webapp.security import signals
 from webapp.security.location import locate
@@ -265,44 +265,43 @@ def _hydrating_statement(*criteria):
     return statement, parts
 
 
-def _attach(mapper, keys, values):
-    """Return the session's instance for this row, made persistent without a load.
-
-    The instance is the same as the ORM's own (views change it and commit),
-    but built from the row directly; an instance already in the session wins,
-    as it would for a query.
-    """
-    session = db.session()
-    key = mapper.identity_key_from_primary_key(
-        [values[keys.index(c.key)] for c in mapper.primary_key]
-    )
-    existing = session.identity_map.get(key)
-    if existing is not None:
-        return existing
+def _hydrate(mapper, keys, values):
+    """Return an instance built from a row: detached, with every column loaded."""
     instance = mapper.class_manager.new_instance()
     instance.__dict__.update(zip(keys, values, strict=True))
-    state = instance_state(instance)
-    state.key = key  # detached, with every column loaded
-    # What `session.add` does for a detached instance, without walking the
-    # cascades (nothing is pending): persistent, no query, no change to flush.
-    session._update_impl(state)
+    instance_state(instance).key = mapper.identity_key_from_primary_key(
+        [values[keys.index(c.key)] for c in mapper.primary_key]
+    )
     return instance
 
 
 def _load_device(connection, statement, parts, params: dict) -> RefreshToken | None:
     """Run a `_hydrating_statement`; return its device, with `.user` and `.user.role` set.
 
-    The read runs on a pooled connection of its own, outside the ORM
-    session's transaction: a page that only reads never begins one.
+    The read runs on a pooled connection of its own, and the instances are
+    built from the row, not loaded by the ORM: a page that only reads never
+    creates a session. The request's session adopts them when it starts
+    (`extensions.Session`), or now if it has started; an instance it
+    already holds wins, as it would for a query.
     """
     row = connection.execute(statement, params).first()
     if row is None:
         return None
-    (dmap, dkeys, d0, d1), (umap, ukeys, u0, u1), (rmap, rkeys, r0, r1) = parts
-    device = _attach(dmap, dkeys, row[d0:d1])
-    user = _attach(umap, ukeys, row[u0:u1])
+    instances = [_hydrate(mapper, keys, row[start:end]) for mapper, keys, start, end in parts]
+    if db.session.registry.has():
+        session = db.session()
+        for i, instance in enumerate(instances):
+            state = instance_state(instance)
+            existing = session.identity_map.get(state.key)
+            if existing is None:
+                session._update_impl(state)  # as `Session.__init__` in extensions.py
+            else:
+                instances[i] = existing
+    else:
+        g.setdefault(ADOPT_KEY, []).extend(instance_state(i) for i in instances)
+    device, user, role = instances
     set_committed_value(device, "user", user)
-    set_committed_value(user, "role", _attach(rmap, rkeys, row[r0:r1]))
+    set_committed_value(user, "role", role)
     return device
 
 
