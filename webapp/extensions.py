@@ -1,5 +1,8 @@
 """Extension objects, created unbound and bound to the app in the factory."""
 
+import contextlib
+from collections.abc import Iterator
+
 from flask import g, has_app_context, request
 from flask_limiter import Limiter
 from flask_login import LoginManager
@@ -8,6 +11,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from flask_wtf import CSRFProtect
+from sqlalchemy.engine import Connection
 
 from webapp.models.base import Base
 
@@ -39,6 +43,22 @@ class Session(FlaskSQLAlchemySession):
                 # What `add` does for a detached instance, without walking the
                 # cascades (nothing is pending): persistent, no query, nothing to flush.
                 self._update_impl(state)
+
+
+@contextlib.contextmanager
+def read_connection() -> Iterator[Connection]:
+    """Yield a connection for a read of plain columns.
+
+    The request's session's, flushed, if it has one (it may hold changes
+    not yet committed); otherwise a pooled connection of its own: with no
+    session there is nothing unsaved to see, and none is created for a read.
+    """
+    if db.session.registry.has():
+        db.session.flush()
+        yield db.session.connection()
+    else:
+        with db.engine.connect() as connection:
+            yield connection
 
 
 # Objects stay readable after a commit: the touch of last_used_at commits
