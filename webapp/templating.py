@@ -88,11 +88,12 @@ def link(endpoint: str, **values: str) -> str:
     return url
 
 
-class HeaderLinks:
-    """The links of every page's head and header, as plain attributes.
+class FixedLinks:
+    """The links of every page's head and header, and of the account page, as attributes.
 
-    Built once per process (per script root): `links.css` in `base.html`
-    is an attribute read, where each `link(...)` is a call through Jinja.
+    Built once per process (per script root): `links.css` in a template is
+    an attribute read, where each `link(...)` is a call through Jinja. Only
+    for the pages every signed-in person loads; other pages use `link`.
     """
 
     TARGETS = {
@@ -106,6 +107,13 @@ class HeaderLinks:
         "logout": ("auth.logout", {}),
         "login": ("auth.login", {}),
         "signup": ("auth.signup", {}),
+        # The account page's.
+        "send_confirmation": ("auth.send_confirmation", {}),
+        "change_email": ("account.change_email", {}),
+        "security": ("account.security", {}),
+        "activity": ("account.activity", {}),
+        "change_password": ("account.change_password", {}),
+        "delete": ("account.delete", {}),
     }
 
     def __init__(self) -> None:
@@ -113,15 +121,15 @@ class HeaderLinks:
             setattr(self, name, url_for(endpoint, **values))
 
 
-_HEADER_LINKS: dict[str, HeaderLinks] = {}
+_FIXED_LINKS: dict[str, FixedLinks] = {}
 
 
-def header_links() -> HeaderLinks:
-    """Return the header's links for this request's script root."""
+def fixed_links() -> FixedLinks:
+    """Return the fixed links for this request's script root."""
     root = request.script_root
-    links = _HEADER_LINKS.get(root)
+    links = _FIXED_LINKS.get(root)
     if links is None:
-        links = _HEADER_LINKS[root] = HeaderLinks()
+        links = _FIXED_LINKS[root] = FixedLinks()
     return links
 
 
@@ -129,7 +137,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(format_date, "date")
     app.add_template_global(link, "link")
-    app.add_template_global(header_links, "header_links")
+    app.add_template_global(fixed_links, "fixed_links")
     # Replaces Flask-WTF's of the same name: CSRFProtect sets it as a global
     # and in a context processor, which would win over a global; this one
     # is registered after it, so it wins.
