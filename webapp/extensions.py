@@ -57,8 +57,23 @@ def read_connection() -> Iterator[Connection]:
         db.session.flush()
         yield db.session.connection()
     else:
-        with db.engine.connect() as connection:
+        with autocommit_connection() as connection:
             yield connection
+
+
+def autocommit_connection() -> Connection:
+    """Return a pooled connection for a single read, or a write that commits at once.
+
+    On PostgreSQL it is in autocommit mode: no BEGIN before the statement
+    and no COMMIT or ROLLBACK after it, two round trips to the server. On
+    SQLite it is left as is: pysqlite begins a transaction only before a
+    write anyway, and SQLAlchemy's switch to autocommit there costs more
+    than it saves. Either way, `commit()` after a write is right.
+    """
+    connection = db.engine.connect()
+    if connection.dialect.name == "sqlite":
+        return connection
+    return connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 # Objects stay readable after a commit: the touch of last_used_at commits

@@ -44,7 +44,7 @@ from flask import Response, current_app, g
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
-from webapp.extensions import ADOPT_KEY, db
+from webapp.extensions import ADOPT_KEY, autocommit_connection, db
 from webapp.models import RefreshToken, RevokeReason, Role, User, utc_now
 from webapp.security import signals
 from webapp.security.location import locate
@@ -335,7 +335,7 @@ def load_session_user(alt_id: str) -> User | None:
         generation = int(generation_part)
     except ValueError:
         return None
-    with db.engine.connect() as connection:
+    with autocommit_connection() as connection:
         device = _load_device(
             connection, *_SESSION_DEVICE, {"device_id": device_id, "user_id": user_id}
         )
@@ -385,7 +385,7 @@ def restore_from_cookie(raw: str) -> Restored:
     if parsed is None:
         return Restored()
     series, secret = parsed
-    with db.engine.connect() as connection:
+    with autocommit_connection() as connection:
         device = _load_device(connection, *_REMEMBERED_DEVICE, {"series": series})
         if device is None or not device.is_remembered or device.token_hash is None:
             return Restored()
