@@ -12,6 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from flask_wtf import CSRFProtect
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm.attributes import instance_state
 
 from webapp.models.base import Base
 
@@ -43,6 +44,27 @@ class Session(FlaskSQLAlchemySession):
                 # What `add` does for a detached instance, without walking the
                 # cascades (nothing is pending): persistent, no query, nothing to flush.
                 self._update_impl(state)
+
+
+def adopt(instances: list) -> list:
+    """Hand instances built from a row (detached, keyed) to the request's session.
+
+    At once if the request has a session (an instance it already holds
+    wins, as it would for a query); otherwise when it creates one. Returns
+    the instances to use.
+    """
+    if not db.session.registry.has():
+        g.setdefault(ADOPT_KEY, []).extend(instance_state(i) for i in instances)
+        return instances
+    session = db.session()
+    adopted = []
+    for instance in instances:
+        state = instance_state(instance)
+        existing = session.identity_map.get(state.key)
+        if existing is None:
+            session._update_impl(state)
+        adopted.append(existing if existing is not None else instance)
+    return adopted
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from wtforms import Field, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from webapp.security.identity import EMAIL_MAX, IdentityError, canonical_email
+from webapp.security.two_factor import CODE_INPUT_MAX
 
 # Generous input caps: anything longer is an error on the form, never a 500.
 MAX_PASSWORD_INPUT = 1024
@@ -60,4 +61,19 @@ def email_field(label: str = "Email") -> StringField:
             _valid_email,
         ],
         render_kw={"autocomplete": "email", "type": "email"},
+    )
+
+
+def code_field(required_message: str, **attributes: str) -> StringField:
+    """Return the "Authentication code" field: a one-time-code input, capped in length.
+
+    `attributes` are the input's other HTML attributes, in the order written.
+    """
+    return StringField(
+        "Authentication code",
+        validators=[
+            DataRequired(message=required_message),
+            Length(max=CODE_INPUT_MAX, message="That is far too long for a code."),
+        ],
+        render_kw={"autocomplete": "one-time-code", **attributes, "maxlength": CODE_INPUT_MAX},
     )

@@ -6,9 +6,8 @@ from flask_login import current_user
 from wtforms import BooleanField, HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from webapp.forms_common import Form, email_field, password_field
+from webapp.forms_common import Form, code_field, email_field, password_field
 from webapp.security.passwords import password_problems
-from webapp.security.two_factor import CODE_INPUT_MAX
 
 
 class ActionForm(Form):
@@ -57,18 +56,8 @@ class RenameDeviceForm(Form):
 
 
 class TotpSetupForm(Form):
-    code = StringField(
-        "Authentication code",
-        validators=[
-            DataRequired(message="Enter the 6-digit code your app shows."),
-            Length(max=CODE_INPUT_MAX, message="That is far too long for a code."),
-        ],
-        render_kw={
-            "autocomplete": "one-time-code",
-            "inputmode": "numeric",
-            "spellcheck": "false",
-            "maxlength": CODE_INPUT_MAX,
-        },
+    code = code_field(
+        "Enter the 6-digit code your app shows.", inputmode="numeric", spellcheck="false"
     )
     sign_out_others = BooleanField("Sign out all other devices", default=True)
     submit = SubmitField("Turn on")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from wtforms import BooleanField, HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from webapp.forms_common import Form, email_field, password_field
+from webapp.forms_common import Form, code_field, email_field, password_field
 from webapp.models import User
 from webapp.security.identity import (
     EMAIL_MAX,
@@ -14,7 +14,6 @@ from webapp.security.identity import (
     canonical_username,
 )
 from webapp.security.passwords import password_problems
-from webapp.security.two_factor import CODE_INPUT_MAX
 
 
 class SignupForm(Form):
@@ -69,18 +68,8 @@ class LoginForm(Form):
 class VerifyForm(Form):
     """The second step of a login: an authenticator code or a recovery code."""
 
-    code = StringField(
-        "Authentication code",
-        validators=[
-            DataRequired(message="Enter the code from your authenticator app."),
-            Length(max=CODE_INPUT_MAX, message="That is far too long for a code."),
-        ],
-        render_kw={
-            "autocomplete": "one-time-code",
-            "spellcheck": "false",
-            "autocapitalize": "off",
-            "maxlength": CODE_INPUT_MAX,
-        },
+    code = code_field(
+        "Enter the code from your authenticator app.", spellcheck="false", autocapitalize="off"
     )
     submit = SubmitField("Verify")
 

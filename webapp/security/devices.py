@@ -40,11 +40,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import Response, current_app, g
+from flask import Response, current_app
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
-from webapp.extensions import ADOPT_KEY, autocommit_connection, db
+from webapp.extensions import adopt, autocommit_connection, db
 from webapp.models import RefreshToken, RevokeReason, Role, User, utc_now
 from webapp.security import signals
 from webapp.security.location import locate
@@ -216,9 +216,9 @@ def revoke_user_devices(user_id: uuid.UUID, reason: str, *, keep_id: int | None 
 # The statements of the two hot paths (every signed-in request, every
 # remember-cookie sign-in) are composed once: building a select with a join
 # costs more CPU than SQLAlchemy's cached execution of it. The writes are
-# Core statements on the table, run on the session's connection: the ORM's
-# bulk-update path costs twice the CPU, and on SQLite a rotation holds the
-# database's write lock from its UPDATE to its COMMIT.
+# Core statements on the table (the ORM's bulk-update path costs twice the
+# CPU): the rotation on the connection that read the row, committed at once,
+# since on SQLite it holds the write lock from its UPDATE to its COMMIT.
 _DEVICES = RefreshToken.__table__
 
 # One row wins: only a request that still sees the presented token rotates it.
@@ -291,26 +291,14 @@ def _load_device(connection, statement, parts, params: dict) -> RefreshToken | N
 
     The read runs on a pooled connection of its own, and the instances are
     built from the row, not loaded by the ORM: a page that only reads never
-    creates a session. The request's session adopts them when it starts
-    (`extensions.Session`), or now if it has started; an instance it
-    already holds wins, as it would for a query.
+    creates a session (`extensions.adopt`).
     """
     row = connection.execute(statement, params).first()
     if row is None:
         return None
-    instances = [_hydrate(mapper, keys, row[start:end]) for mapper, keys, start, end in parts]
-    if db.session.registry.has():
-        session = db.session()
-        for i, instance in enumerate(instances):
-            state = instance_state(instance)
-            existing = session.identity_map.get(state.key)
-            if existing is None:
-                session._update_impl(state)  # as `Session.__init__` in extensions.py
-            else:
-                instances[i] = existing
-    else:
-        g.setdefault(ADOPT_KEY, []).extend(instance_state(i) for i in instances)
-    device, user, role = instances
+    device, user, role = adopt(
+        [_hydrate(mapper, keys, row[start:end]) for mapper, keys, start, end in parts]
+    )
     set_committed_value(device, "user", user)
     set_committed_value(user, "role", role)
     return device
