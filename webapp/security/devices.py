@@ -48,6 +48,7 @@ from webapp.extensions import adopt, autocommit_connection, db
 from webapp.models import RefreshToken, RevokeReason, Role, User, utc_now
 from webapp.security import signals
 from webapp.security.location import locate
+from webapp.security.prepared import Prepared
 
 SERIES_BYTES = 16  # 128 bits: the selector
 SECRET_BYTES = 32  # 256 bits: the verifier
@@ -222,7 +223,7 @@ def revoke_user_devices(user_id: uuid.UUID, reason: str, *, keep_id: int | None 
 _DEVICES = RefreshToken.__table__
 
 # One row wins: only a request that still sees the presented token rotates it.
-_ROTATE = (
+_ROTATE = Prepared(
     update(_DEVICES)
     .where(_DEVICES.c.id == bindparam("device_id"), _DEVICES.c.token_hash == bindparam("presented"))
     .values(
@@ -273,7 +274,7 @@ def _hydrating_statement(*criteria):
         )
         .where(*criteria)
     )
-    return statement, parts
+    return Prepared(statement), parts
 
 
 def _hydrate(mapper, keys, values):
@@ -286,14 +287,14 @@ def _hydrate(mapper, keys, values):
     return instance
 
 
-def _load_device(connection, statement, parts, params: dict) -> RefreshToken | None:
+def _load_device(connection, statement: Prepared, parts, params: dict) -> RefreshToken | None:
     """Run a `_hydrating_statement`; return its device, with `.user` and `.user.role` set.
 
     The read runs on a pooled connection of its own, and the instances are
     built from the row, not loaded by the ORM: a page that only reads never
     creates a session (`extensions.adopt`).
     """
-    row = connection.execute(statement, params).first()
+    row = statement.first(connection, params)
     if row is None:
         return None
     device, user, role = adopt(
@@ -385,8 +386,8 @@ def restore_from_cookie(raw: str) -> Restored:
         if hmac.compare_digest(presented, device.token_hash):
             # Committed at once, before the page renders, on the connection
             # that read the row: on SQLite the write lock is held only for this.
-            connection.execute(
-                _ROTATE,
+            _ROTATE.execute(
+                connection,
                 {
                     "device_id": device.id,
                     "presented": presented,
@@ -394,7 +395,6 @@ def restore_from_cookie(raw: str) -> Restored:
                     "now": now,
                 },
             )
-            connection.commit()
             device.user.current_device = device
             # Winner or not, every racing request hands out the same successor.
             return Restored(user=device.user, new_token=f"{series}.{successor}")

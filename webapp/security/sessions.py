@@ -1,21 +1,33 @@
-"""Flask's signed-cookie sessions, with the signing work done once per process.
+"""Flask's signed-cookie sessions, with the signing work done once.
 
 For every request Flask builds a new itsdangerous serializer (whose
-constructor test-dumps a payload to learn its type), and every signature
-re-derives the signing key from the secret key (an HMAC). Both depend only
-on the secret keys, so they are kept; the cookie is byte for byte the
-same as Flask's.
+constructor test-dumps a payload to learn its type), every signature
+re-derives the signing key from the secret key (an HMAC), and every
+request verifies and decodes the same session cookie its browser sent
+last time. Here the serializer and its key are kept per set of secret
+keys, and a cookie once verified is remembered (what it decoded to, and
+when it was signed) so that its next arrival skips the HMAC and the
+decoding; its age is still checked against the session lifetime every
+time. The cookie is byte for byte the same as Flask's.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
+import time
 
-from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from flask import Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import want_bytes
+
+# Cookies remembered per process: a browser's session cookie changes only
+# when its session does, so a few thousand cover every active browser.
+VERIFIED_COOKIES = 4096
+# Only sessions of plain values are remembered: each request gets a copy
+# of the dict, and a copy of a list or dict value would be shared.
+_PLAIN = (str, int, float, bool, type(None))
 
 
 @functools.lru_cache(maxsize=32)
@@ -34,19 +46,21 @@ class _KeyCachingSigner(TimestampSigner):
 
 
 class CachedSigningSessionInterface(SecureCookieSessionInterface):
-    """Signed-cookie sessions whose serializer is built once per set of secret keys."""
+    """Signed-cookie sessions; serializers built, and cookies verified, once."""
 
     def __init__(self) -> None:
-        self._serializers: dict[tuple, URLSafeTimedSerializer] = {}
+        # Per set of secret keys: its serializer, and the cookies it verified
+        # (cookie -> (signed at, epoch seconds; the session's data)).
+        self._signing: dict[tuple, tuple[URLSafeTimedSerializer, dict[str, tuple]]] = {}
 
-    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+    def _signing_for(self, app: Flask) -> tuple[URLSafeTimedSerializer, dict[str, tuple]] | None:
         if not app.secret_key:
             return None
         # itsdangerous expects the current key last, after the fallbacks.
         keys = (*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key)
-        serializer = self._serializers.get(keys)
-        if serializer is None:
-            serializer = self._serializers[keys] = URLSafeTimedSerializer(
+        signing = self._signing.get(keys)
+        if signing is None:
+            serializer = URLSafeTimedSerializer(
                 list(keys),
                 salt=self.salt,
                 serializer=self.serializer,
@@ -56,7 +70,37 @@ class CachedSigningSessionInterface(SecureCookieSessionInterface):
                     "digest_method": self.digest_method,
                 },
             )
-        return serializer
+            signing = self._signing[keys] = (serializer, {})
+        return signing
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        signing = self._signing_for(app)
+        return None if signing is None else signing[0]
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        signing = self._signing_for(app)
+        if signing is None:
+            return None
+        serializer, verified = signing
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return self.session_class()
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        known = verified.get(value)
+        if known is not None:
+            signed_at, data = known
+            # itsdangerous's own test: whole seconds, not from the future.
+            if 0 <= int(time.time()) - signed_at <= max_age:
+                return self.session_class(data)
+        try:
+            data, signed = serializer.loads(value, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        if all(isinstance(item, _PLAIN) for item in data.values()):
+            if len(verified) >= VERIFIED_COOKIES:
+                verified.clear()
+            verified[value] = (int(signed.timestamp()), data)
+        return self.session_class(data)
 
 
 def init_app(app: Flask) -> None:

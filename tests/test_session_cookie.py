@@ -1,0 +1,79 @@
+"""The session cookie is verified once per process and remembered (security/sessions.py).
+
+What is remembered must never let through a cookie that Flask's own check
+would refuse: a tampered copy, a cookie past the session lifetime, or one
+signed with a key that has since been retired.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import time_machine
+from flask import request
+
+from tests.conftest import cookie, login
+
+
+def session_of(app, value: str) -> dict:
+    """Return what the app reads from a session cookie (empty if it refuses it)."""
+    name = app.config["SESSION_COOKIE_NAME"]
+    with app.test_request_context("/", headers={"Cookie": f"{name}={value}"}):
+        return dict(app.session_interface.open_session(app, request))
+
+
+def signed_in_cookie(app, client) -> str:
+    login(client)
+    assert client.get("/account").status_code == 200
+    return cookie(client, app.config["SESSION_COOKIE_NAME"]).value
+
+
+def test_a_verified_cookie_reads_the_same_the_next_time(app, client, user):
+    value = signed_in_cookie(app, client)
+    first = session_of(app, value)
+    assert first["_user_id"].startswith(f"{user.id}:")
+    assert session_of(app, value) == first
+
+
+def test_each_request_gets_its_own_copy_of_a_remembered_session(app, client, user):
+    value = signed_in_cookie(app, client)
+    name = app.config["SESSION_COOKIE_NAME"]
+    with app.test_request_context("/", headers={"Cookie": f"{name}={value}"}):
+        first = app.session_interface.open_session(app, request)
+        first["_user_id"] = "someone else"
+    assert session_of(app, value)["_user_id"].startswith(f"{user.id}:")
+
+
+def test_a_tampered_copy_of_a_verified_cookie_is_refused(app, client, new_client, user):
+    value = signed_in_cookie(app, client)
+    assert session_of(app, value)
+    payload, timestamp, signature = value.rsplit(".", 2)
+    swapped = "B" if signature[0] == "A" else "A"
+    forged = f"{payload}.{timestamp}.{swapped}{signature[1:]}"
+    assert session_of(app, forged) == {}
+    thief = new_client()
+    thief.set_cookie(app.config["SESSION_COOKIE_NAME"], forged)
+    response = thief.get("/account")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+def test_a_verified_cookie_is_refused_once_past_the_session_lifetime(app, client, user):
+    value = signed_in_cookie(app, client)
+    assert session_of(app, value)
+    lifetime = app.permanent_session_lifetime
+    with time_machine.travel(datetime.now(UTC) + lifetime + timedelta(seconds=2), tick=False):
+        assert session_of(app, value) == {}
+    with time_machine.travel(datetime.now(UTC) - timedelta(minutes=5), tick=False):
+        assert session_of(app, value) == {}  # signed "in the future": refused too
+
+
+def test_a_verified_cookie_is_refused_once_its_key_is_retired(app, client, user):
+    value = signed_in_cookie(app, client)
+    assert session_of(app, value)
+    old_key = app.config["SECRET_KEY"]
+    app.config["SECRET_KEY"] = "a new secret key, the old one retired outright"
+    assert session_of(app, value) == {}
+    # Kept as a fallback during a rotation, the old key still verifies it.
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    assert session_of(app, value)["_user_id"].startswith(f"{user.id}:")

@@ -1,0 +1,132 @@
+"""The hot paths' statements, compiled once and run on the connection's DBAPI cursor.
+
+SQLAlchemy's execution of an already compiled, cached statement still
+costs about four times the SQLite query it runs: a cache key, an
+execution context, a result object, a transaction begun and rolled back.
+A signed-in request runs one such read and a remember-cookie sign-in a
+read and a write, so those few statements skip that machinery and keep
+what matters of it:
+
+- SQLAlchemy compiles them (once per dialect) and its own bind and result
+  processors convert the values, so a row is what the ORM would load;
+- the connection's `before_cursor_execute` and `after_cursor_execute`
+  events fire (with no execution context, which SQLAlchemy allows), so
+  query counters and tracing see these statements like any other;
+- a DBAPI error is raised as SQLAlchemy's (an outage is still an
+  `OperationalError`), and a lost connection is invalidated in the pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import exc
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql import Executable
+
+
+class _Plan:
+    """One statement compiled for one dialect, with its value converters."""
+
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.positional = compiled.positional
+        # In the order the paramstyle wants: positions (SQLite's "?"), or names.
+        names = compiled.positiontup if compiled.positional else compiled.binds
+        self.names = tuple(names or ())
+        self.unique_names = tuple(dict.fromkeys(self.names))
+        self.bind_processors: dict[str, Callable[[Any], Any]] = {}
+        for name, bind in compiled.binds.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self.bind_processors[name] = processor
+        self.result_processors: list[tuple[int, Callable[[Any], Any]]] = []
+        if statement.is_select:
+            for index, column in enumerate(statement.selected_columns):
+                processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+                if processor is not None:
+                    self.result_processors.append((index, processor))
+
+    def parameters(self, params: Mapping[str, Any]) -> tuple | dict:
+        processors = self.bind_processors
+        values = {
+            name: processors[name](params[name]) if name in processors else params[name]
+            for name in self.unique_names
+        }
+        if self.positional:
+            return tuple(values[name] for name in self.names)
+        return values
+
+    def convert(self, row: tuple) -> tuple:
+        values = list(row)
+        for index, processor in self.result_processors:
+            values[index] = processor(values[index])
+        return tuple(values)
+
+
+class Prepared:
+    """A Core statement run without SQLAlchemy's per-execution bookkeeping.
+
+    Meant for a few fixed statements on paths that run on every request;
+    everything else goes through SQLAlchemy as usual.
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._plans: dict[Dialect, _Plan] = {}
+
+    def _plan(self, dialect: Dialect) -> _Plan:
+        plan = self._plans.get(dialect)
+        if plan is None:
+            plan = self._plans[dialect] = _Plan(self.statement, dialect)
+        return plan
+
+    def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple | None:
+        """Run a select; return its first row, converted, or None."""
+        plan = self._plan(connection.dialect)
+        row = self._run(connection, plan, params, fetch=True)
+        return None if row is None else plan.convert(row)
+
+    def execute(self, connection: Connection, params: Mapping[str, Any]) -> int:
+        """Run a write and commit it at once; return the number of rows it matched.
+
+        The connection must have no transaction of SQLAlchemy's open: the
+        commit is the DBAPI connection's (a no-op in autocommit mode).
+        """
+        plan = self._plan(connection.dialect)
+        return self._run(connection, plan, params, fetch=False)
+
+    def _run(self, connection: Connection, plan: _Plan, params: Mapping[str, Any], fetch: bool):
+        parameters = plan.parameters(params)
+        dbapi_connection = connection.connection
+        cursor = dbapi_connection.cursor()
+        events = connection.dispatch
+        try:
+            if events.before_cursor_execute:
+                events.before_cursor_execute(connection, cursor, plan.sql, parameters, None, False)
+            cursor.execute(plan.sql, parameters)
+            if events.after_cursor_execute:
+                events.after_cursor_execute(connection, cursor, plan.sql, parameters, None, False)
+            if fetch:
+                return cursor.fetchone()
+            count = cursor.rowcount
+            dbapi_connection.commit()
+            return count
+        except connection.dialect.loaded_dbapi.Error as error:
+            lost = connection.dialect.is_disconnect(error, dbapi_connection, cursor)
+            if lost:
+                connection.invalidate(error)
+            raise exc.DBAPIError.instance(
+                plan.sql,
+                parameters,
+                error,
+                connection.dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=connection.dialect,
+            ) from error
+        finally:
+            with contextlib.suppress(connection.dialect.loaded_dbapi.Error):
+                cursor.close()
