@@ -11,11 +11,18 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import load_config
 from webapp.extensions import csrf, db, limiter, login_manager, migrate
+from webapp.templating import FlatGlobalsEnvironment
+
+
+class WebApp(Flask):
+    """Flask, with templates whose globals are one flat dict (see FlatGlobalsEnvironment)."""
+
+    jinja_environment = FlatGlobalsEnvironment
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Create the app; `config` overrides settings read from the environment."""
-    app = Flask(
+    app = WebApp(
         __name__,
         instance_relative_config=True,
         template_folder="../templates",
