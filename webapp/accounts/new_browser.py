@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask, after_this_request, current_app
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.wrappers import Response
 
@@ -55,22 +55,41 @@ def _give_device_to_signup(user: User, device: RefreshToken) -> None:
             event.device_id = device.id
 
 
+# The statements of every sign-in, composed once (building one costs more
+# CPU than SQLAlchemy's cached execution of it).
+_MINE = KnownBrowser.user_id == bindparam("user_id")
+_BROWSER_SEEN = select(
+    exists().where(_MINE, KnownBrowser.browser_hash == bindparam("browser_hash")),
+    exists().where(_MINE),
+)
+_REMEMBER_BROWSER = {
+    dialect: dialect.insert(KnownBrowser).on_conflict_do_nothing()
+    for dialect in (postgresql, sqlite)
+}
+_ALERTS_SINCE = (
+    select(func.count())
+    .select_from(SecurityEvent)
+    .where(
+        SecurityEvent.user_id == bindparam("user_id"),
+        SecurityEvent.created_at > bindparam("since"),
+        SecurityEvent.event == NEW_BROWSER_LOGIN,
+        SecurityEvent.alert_token_hash.is_not(None),
+    )
+)
+
+
 def _remember_browser(user: User, digest: str) -> None:
     """Add the browser to the account's known ones; a parallel sign-in may have already."""
     values = {"user_id": user.id, "browser_hash": digest, "created_at": utc_now()}
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    db.session.execute(dialect.insert(KnownBrowser).values(values).on_conflict_do_nothing())
+    db.session.execute(_REMEMBER_BROWSER[dialect], values)
 
 
 def check_browser(user: User, device: RefreshToken) -> None:
     """Record and mail a sign-in from a browser this account has not used before."""
     digest = known_browsers.hash_id(known_browsers.browser_id())
-    mine = KnownBrowser.user_id == user.id
     seen, any_seen = db.session.execute(
-        select(
-            exists().where(mine, KnownBrowser.browser_hash == digest),
-            exists().where(mine),
-        )
+        _BROWSER_SEEN, {"user_id": user.id, "browser_hash": digest}
     ).one()
     if seen:
         return
@@ -112,19 +131,7 @@ def _settings():
 def _alerts_last_hour(user: User) -> int:
     """Count the alert mails sent to this account in the last hour (its events with a link)."""
     since = utc_now() - timedelta(hours=1)
-    return (
-        db.session.scalar(
-            select(func.count())
-            .select_from(SecurityEvent)
-            .where(
-                SecurityEvent.user_id == user.id,
-                SecurityEvent.created_at > since,
-                SecurityEvent.event == NEW_BROWSER_LOGIN,
-                SecurityEvent.alert_token_hash.is_not(None),
-            )
-        )
-        or 0
-    )
+    return db.session.scalar(_ALERTS_SINCE, {"user_id": user.id, "since": since}) or 0
 
 
 def hash_token(token: str) -> str:

@@ -124,12 +124,15 @@ def expires_at(device: RefreshToken) -> datetime:
     return min(device.expires_at, device.last_used_at + idle_limit(device))
 
 
-def live_devices_query(user_id: uuid.UUID):
-    """Select a user's devices that are not revoked and not past their end."""
+def live_devices_query(user_id, now=None):
+    """Select a user's devices that are not revoked and not past their end.
+
+    `user_id` and `now` may be bound parameters, for a statement composed once.
+    """
     return select(RefreshToken).where(
         RefreshToken.user_id == user_id,
         RefreshToken.is_revoked.is_(False),
-        RefreshToken.expires_at > utc_now(),
+        RefreshToken.expires_at > (utc_now() if now is None else now),
     )
 
 
@@ -176,13 +179,20 @@ def create_device(
     return device, token
 
 
+# Composed once: every sign-in runs it, and building a select costs more
+# CPU than SQLAlchemy's cached execution of it.
+_LEAST_RECENTLY_USED = (
+    live_devices_query(bindparam("user_id"), now=bindparam("now"))
+    .with_only_columns(RefreshToken.id)
+    .order_by(RefreshToken.last_used_at.desc(), RefreshToken.id.desc())
+    .offset(bindparam("keep"))
+)
+
+
 def _evict_least_recently_used(user_id: uuid.UUID, keep: int) -> None:
     """Revoke the user's least recently used live devices beyond `keep`."""
     ids = db.session.scalars(
-        live_devices_query(user_id)
-        .with_only_columns(RefreshToken.id)
-        .order_by(RefreshToken.last_used_at.desc(), RefreshToken.id.desc())
-        .offset(keep)
+        _LEAST_RECENTLY_USED, {"user_id": user_id, "now": utc_now(), "keep": keep}
     ).all()
     if ids:
         revoke_where(RefreshToken.id.in_(ids), reason=RevokeReason.EVICTED)
