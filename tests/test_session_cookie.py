@@ -77,3 +77,20 @@ def test_a_verified_cookie_is_refused_once_its_key_is_retired(app, client, user)
     # Kept as a fallback during a rotation, the old key still verifies it.
     app.config["SECRET_KEY_FALLBACKS"] = [old_key]
     assert session_of(app, value)["_user_id"].startswith(f"{user.id}:")
+
+
+def test_cookies_are_interchangeable_with_flasks_own(app, client, user):
+    """A deploy that switches to or from Flask's stock sessions keeps everyone signed in."""
+    from flask.sessions import SecureCookieSessionInterface
+
+    value = signed_in_cookie(app, client)
+    ours = app.session_interface
+    stock = SecureCookieSessionInterface()
+    name = app.config["SESSION_COOKIE_NAME"]
+    with app.test_request_context("/", headers={"Cookie": f"{name}={value}"}):
+        read_by_flask = dict(stock.open_session(app, request))
+    assert read_by_flask == session_of(app, value)
+    with time_machine.travel(datetime.now(UTC), tick=False):  # one timestamp for both
+        assert stock.get_signing_serializer(app).dumps(read_by_flask) == (
+            ours.get_signing_serializer(app).dumps(read_by_flask)
+        )

@@ -14,6 +14,7 @@ time. The cookie is byte for byte the same as Flask's.
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import time
 
@@ -47,6 +48,13 @@ class _KeyCachingSigner(TimestampSigner):
 
 class CachedSigningSessionInterface(SecureCookieSessionInterface):
     """Signed-cookie sessions; serializers built, and cookies verified, once."""
+
+    # Flask names SHA-1 through a function of its own (so that importing it
+    # never touches a hash a FIPS build may refuse), which sends `hmac` down
+    # its pure-Python path: two hash objects and a key translation for every
+    # signature. OpenSSL's constructor, named directly, takes the C path.
+    # The same HMAC-SHA1: cookies are unchanged.
+    digest_method = staticmethod(hashlib.sha1)
 
     def __init__(self) -> None:
         # Per set of secret keys: its serializer, and the cookies it verified
