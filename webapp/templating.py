@@ -106,11 +106,12 @@ def link(endpoint: str, **values: str) -> str:
 
 
 class FixedLinks:
-    """The links of every page's head and header, and of the account page, as attributes.
+    """The links of every page's head and header, and of the account and login pages.
 
     Built once per process (per script root): `links.css` in a template is
     an attribute read, where each `link(...)` is a call through Jinja. Only
-    for the pages every signed-in person loads; other pages use `link`.
+    for the pages loaded most (every signed-in page, the login page); other
+    pages use `link`.
     """
 
     TARGETS = {
@@ -131,6 +132,11 @@ class FixedLinks:
         "activity": ("account.activity", {}),
         "change_password": ("account.change_password", {}),
         "delete": ("account.delete", {}),
+        # The login page's.
+        "passkey_login": ("auth.passkey_login", {}),
+        "passkey_login_options": ("auth.passkey_login_options", {}),
+        "passkeys_script": ("static", {"filename": "js/passkeys.js"}),
+        "request_reset": ("auth.request_reset", {}),
     }
 
     def __init__(self) -> None:
