@@ -10,24 +10,18 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from werkzeug.wrappers import Response
 
 from webapp.accounts.new_browser import alerted_sign_in, sign_out_alerted_device
 from webapp.auth.forms import NotMeForm
+from webapp.auth.routes import NO_REFERRER_ENDPOINTS
 from webapp.extensions import db
 
 
 def register_not_me_views(bp: Blueprint) -> None:
     """Add the "This wasn't me" page to the auth blueprint."""
     bp.add_url_rule("/not-me/<token>", endpoint="not_me", view_func=not_me, methods=["GET", "POST"])
-    bp.after_request(_no_referrer)
-
-
-def _no_referrer(response: Response) -> Response:
-    """Keep the link's token out of the Referer header of anything the page links to."""
-    if request.endpoint == "auth.not_me":
-        response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    # The link's token stays out of the Referer header of anything the page links to.
+    NO_REFERRER_ENDPOINTS.add("auth.not_me")
 
 
 def not_me(token: str):

@@ -16,8 +16,8 @@ from webapp.accounts.audit import record
 from webapp.accounts.credentials import request_password_reset, reset_password
 from webapp.accounts.notices import mail_notice
 from webapp.auth.forms import ResetPasswordForm, ResetRequestForm
-from webapp.auth.routes import NO_REFERRER_ENDPOINTS
-from webapp.extensions import db, limiter
+from webapp.auth.routes import NO_REFERRER_ENDPOINTS, limit_posts
+from webapp.extensions import db
 from webapp.models import RevokeReason
 from webapp.security.client import client_ip, user_agent
 from webapp.security.login import sign_out
@@ -40,7 +40,7 @@ def _reset_limit() -> str:
     return current_app.config["RATELIMIT_RESET"]
 
 
-@limiter.limit(_reset_limit, methods=["POST"])
+@limit_posts(_reset_limit)
 def request_reset():
     """Ask for a reset link by mail; the answer never tells whether the email has an account."""
     if current_user.is_authenticated:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 from flask import (
     Blueprint,
@@ -76,6 +78,29 @@ STEP_EXPIRED = "Your sign-in took too long. Log in again."
 TOO_MANY_CODES = "Too many wrong codes. Log in again."
 
 
+def limit_posts(limit: Callable[[], str]) -> Callable:
+    """Flask-Limiter's per-IP limit on a view's POSTs, kept out of the way of its GETs.
+
+    `limiter.limit(..., methods=["POST"])` alone identifies the request and
+    sorts through the app's limits on every call, a GET of the login page
+    included, only to drop them for the method; here a GET goes straight
+    to the view.
+    """
+
+    def decorate(view: Callable) -> Callable:
+        limited = limiter.limit(limit, methods=["POST"])(view)
+
+        @functools.wraps(view)
+        def dispatch(*args, **kwargs):
+            if request.method == "POST":
+                return limited(*args, **kwargs)
+            return view(*args, **kwargs)
+
+        return dispatch
+
+    return decorate
+
+
 def _login_limit() -> str:
     return current_app.config["RATELIMIT_LOGIN"]
 
@@ -100,7 +125,7 @@ def index():
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit(_signup_limit, methods=["POST"])
+@limit_posts(_signup_limit)
 def signup():
     """Create an account, mail its address a confirmation link and sign it in.
 
@@ -146,7 +171,7 @@ def signup():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limit_posts(_login_limit)
 def login():
     """Sign in with a username or email and a password."""
     if current_user.is_authenticated:
@@ -211,7 +236,7 @@ def unconfirmed_user() -> User | None:
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limit_posts(_login_limit)
 def verify():
     """The second step of a login: a code from the authenticator app or a recovery code."""
     if current_user.is_authenticated:
