@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import Field, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from webapp.security.csrf import FormCSRF
 from webapp.security.identity import EMAIL_MAX, IdentityError, canonical_email
 from webapp.security.two_factor import CODE_INPUT_MAX
 
@@ -21,6 +22,9 @@ class Form(FlaskForm):
     has a use for it, PostgreSQL cannot store it in text, and bcrypt stops
     reading at it.
     """
+
+    class Meta:
+        csrf_class = FormCSRF  # new tokens made faster; validated by Flask-WTF as ever
 
     def validate(self, extra_validators=None) -> bool:
         poisoned = [field for field in self if isinstance(field.data, str) and "\x00" in field.data]

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from flask import Flask, current_app, g, request, session, url_for
 from flask.templating import Environment as FlaskEnvironment
-from flask_wtf.csrf import generate_csrf
+
+from webapp.security.csrf import generate_csrf
 
 
 class FlatGlobalsEnvironment(FlaskEnvironment):

@@ -73,7 +73,8 @@ def register_passkey_views(bp: Blueprint) -> None:
         view_func=confirm_passkey_options,
         methods=["POST"],
     )
-    bp.app_context_processor(lambda: {"passkey_panel": passkey_panel})
+    # A template global, not a context processor: nothing to run at every render.
+    bp.add_app_template_global(passkey_panel, "passkey_panel")
 
 
 def passkey_panel(form: AddPasskeyForm | None = None) -> dict:

@@ -84,9 +84,12 @@ def require_two_factor_setup():
 
     Reads only what the request's one query loaded (device, user, role).
     """
-    if request.endpoint in SETUP_ENDPOINTS or not current_user.is_authenticated:
+    if request.endpoint in SETUP_ENDPOINTS:
         return None
-    if needs_setup(current_user):
+    user = current_user._get_current_object()  # one lookup through the proxy, not three
+    if not user.is_authenticated:
+        return None
+    if needs_setup(user):
         flash(ROLE_REQUIRES, "error")
         return redirect(url_for("account.security"))
     return None

@@ -15,13 +15,13 @@ from typing import Any
 
 from flask import Flask, current_app, g, request, session
 from flask_login import current_user, login_user, logout_user, session_protected
-from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
 from webapp.extensions import login_manager
 from webapp.models import RefreshToken, RevokeReason, User
 from webapp.security import devices, signals
 from webapp.security.client import client_ip, user_agent
+from webapp.security.csrf import generate_csrf
 
 FRESH_UNTIL_KEY = "fresh_until"
 # A session signed in through the grace period ends then (epoch seconds)
