@@ -225,11 +225,13 @@ def revoke_user_devices(user_id: uuid.UUID, reason: str, *, keep_id: int | None 
 
 
 # The statements of the two hot paths (every signed-in request, every
-# remember-cookie sign-in) are composed once: building a select with a join
-# costs more CPU than SQLAlchemy's cached execution of it. The writes are
-# Core statements on the table (the ORM's bulk-update path costs twice the
-# CPU): the rotation on the connection that read the row, committed at once,
-# since on SQLite it holds the write lock from its UPDATE to its COMMIT.
+# remember-cookie sign-in) are composed once and run as `Prepared`
+# statements: SQLAlchemy's execution of even a cached statement cost more
+# CPU than the query. The writes are Core statements on the table (the
+# ORM's bulk-update path costs twice the CPU): the rotation on the
+# connection that read the row, committed at once, since on SQLite it holds
+# the write lock from its UPDATE to its COMMIT. The once-a-minute touch of
+# `last_used_at` goes through the request's session.
 _DEVICES = RefreshToken.__table__
 
 # One row wins: only a request that still sees the presented token rotates it.
