@@ -94,3 +94,21 @@ def test_cookies_are_interchangeable_with_flasks_own(app, client, user):
         assert stock.get_signing_serializer(app).dumps(read_by_flask) == (
             ours.get_signing_serializer(app).dumps(read_by_flask)
         )
+
+
+def test_values_json_cannot_carry_are_still_tagged_as_flask_tags_them(app):
+    from flask.sessions import SecureCookieSessionInterface
+    from markupsafe import Markup
+
+    stock = SecureCookieSessionInterface().get_signing_serializer(app)
+    ours = app.session_interface.get_signing_serializer(app)
+    samples = [
+        {"_user_id": "u:1:0", "_fresh": True, "fresh_until": 1.5, "n": None},
+        {"pair": (1, 2), "when": datetime(2030, 1, 2, tzinfo=UTC)},
+        {"note": Markup("<b>hi</b>")},
+        {" t": "looks like a tag"},  # a one-key dict named like a tag
+    ]
+    with time_machine.travel(datetime.now(UTC), tick=False):
+        for data in samples:
+            assert ours.dumps(data) == stock.dumps(data)
+            assert ours.loads(ours.dumps(data)) == stock.loads(stock.dumps(data))

@@ -32,6 +32,7 @@ browser that acted gets the new session id and cookie.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -83,11 +84,15 @@ def successor_secret(series: str, secret: str) -> str:
     compute it, and a secret's own holder gains nothing they could not get
     by presenting it.
     """
-    key = hmac.new(
-        _settings()["SECRET_KEY"].encode("utf-8"), b"remember-rotation", hashlib.sha256
-    ).digest()
+    key = _rotation_key(_settings()["SECRET_KEY"])
     mac = hmac.new(key, f"{series}.{secret}".encode("ascii"), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+
+@functools.lru_cache(maxsize=4)
+def _rotation_key(secret_key: str) -> bytes:
+    """Derive the rotation's HMAC key from SECRET_KEY (once per key)."""
+    return hmac.new(secret_key.encode("utf-8"), b"remember-rotation", hashlib.sha256).digest()
 
 
 def _settings() -> dict:

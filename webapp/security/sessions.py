@@ -19,6 +19,8 @@ import hmac
 import time
 
 from flask import Flask, Request
+from flask.json import dumps as json_dumps
+from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import want_bytes
@@ -29,6 +31,26 @@ VERIFIED_COOKIES = 4096
 # Only sessions of plain values are remembered: each request gets a copy
 # of the dict, and a copy of a list or dict value would be shared.
 _PLAIN = (str, int, float, bool, type(None))
+_PLAIN_TYPES = frozenset(_PLAIN)  # exactly these: a str subclass may be Markup
+
+
+class _SessionSerializer(TaggedJSONSerializer):
+    """Flask's session serializer, without its tagging walk for a session of plain values.
+
+    Flask tags values JSON cannot carry (tuples, bytes, datetimes, Markup)
+    by testing every value against each of its tags; a signed-in session
+    holds only strings, numbers and booleans, for which the walk changes
+    nothing. Those are written at once, the same JSON Flask writes.
+    """
+
+    def dumps(self, value) -> str:
+        if (
+            type(value) is dict
+            and all(type(item) in _PLAIN_TYPES for item in value.values())
+            and not (len(value) == 1 and next(iter(value)) in self.tags)
+        ):
+            return json_dumps(value, separators=(",", ":"))
+        return super().dumps(value)
 
 
 @functools.lru_cache(maxsize=32)
@@ -55,6 +77,7 @@ class CachedSigningSessionInterface(SecureCookieSessionInterface):
     # signature. OpenSSL's constructor, named directly, takes the C path.
     # The same HMAC-SHA1: cookies are unchanged.
     digest_method = staticmethod(hashlib.sha1)
+    serializer = _SessionSerializer()
 
     def __init__(self) -> None:
         # Per set of secret keys: its serializer, and the cookies it verified
