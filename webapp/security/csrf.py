@@ -6,9 +6,10 @@ hex string, which compression never shortens) and signs through hmac's
 pure-Python path (itsdangerous names SHA-1 through a function of its
 own). Every page that starts a session makes one: the login page, every
 sign-in. Here the serializer is built once per key, nothing is
-compressed, and OpenSSL computes the same HMAC-SHA1: the tokens are byte
-for byte Flask-WTF's, and Flask-WTF (`CSRFProtect`, the forms) checks
-them as before. Nothing here validates a token.
+compressed, and OpenSSL computes the same HMAC-SHA1: a session's signed
+token is byte for byte the one Flask-WTF would make from it, and
+Flask-WTF (`CSRFProtect`, the forms) checks them as before. Nothing here
+validates a token.
 """
 
 from __future__ import annotations
