@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import datetime
 
-from flask import Flask, current_app, g, request, session, url_for
+from flask import Flask, request, url_for
 from flask.templating import Environment as FlaskEnvironment
 
 from webapp.security.csrf import generate_csrf
@@ -60,33 +59,6 @@ def format_date(value: datetime | None) -> str:
     if value is None:
         return "—"
     return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
-
-
-# The signed form of a session's CSRF token, per process. Signing (key
-# derivation, JSON, HMAC, base64) costs more than rendering a small page's
-# header; the token has no time limit (WTF_CSRF_TIME_LIMIT is None), so a
-# signature made at a previous request of the same session is as good.
-_SIGNED_TOKENS: OrderedDict[tuple[str, str], str] = OrderedDict()
-_SIGNED_TOKENS_MAX = 4096
-
-
-def csrf_token() -> str:
-    """Return this request's signed CSRF token, signing each session's at most once."""
-    token = g.get("csrf_token")
-    if token is not None:
-        return token
-    raw = session.get("csrf_token")
-    key = (current_app.secret_key, raw) if isinstance(raw, str) else None
-    token = _SIGNED_TOKENS.get(key) if key else None
-    if token is None or current_app.config.get("WTF_CSRF_TIME_LIMIT") is not None:
-        token = generate_csrf()
-        raw = session.get("csrf_token")
-        _SIGNED_TOKENS[(current_app.secret_key, raw)] = token
-        if len(_SIGNED_TOKENS) > _SIGNED_TOKENS_MAX:
-            _SIGNED_TOKENS.popitem(last=False)
-    else:
-        g.csrf_token = token  # what Flask-WTF's forms read in this request
-    return token
 
 
 _URLS: dict[tuple, str] = {}
@@ -165,5 +137,5 @@ def init_app(app: Flask) -> None:
     # Replaces Flask-WTF's of the same name: CSRFProtect sets it as a global
     # and in a context processor, which would win over a global; this one
     # is registered after it, so it wins.
-    app.add_template_global(csrf_token, "csrf_token")
-    app.context_processor(lambda: {"csrf_token": csrf_token})
+    app.add_template_global(generate_csrf, "csrf_token")
+    app.context_processor(lambda: {"csrf_token": generate_csrf})

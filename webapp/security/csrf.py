@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+from collections import OrderedDict
 
 from flask import current_app, g, session
 from flask_wtf.csrf import _FlaskFormCSRF
@@ -41,6 +42,13 @@ def _serializer(secret_key: str | bytes) -> URLSafeTimedSerializer:
     )
 
 
+# The signed form of a session's token, per process: with no time limit
+# (WTF_CSRF_TIME_LIMIT None) a signature made at an earlier request of the
+# same session is as good, and a signed-in page then signs nothing.
+_SIGNED: OrderedDict[tuple, str] = OrderedDict()
+_SIGNED_MAX = 4096
+
+
 def generate_csrf() -> str:
     """Return this request's signed CSRF token, as `flask_wtf.csrf.generate_csrf` does.
 
@@ -57,7 +65,14 @@ def generate_csrf() -> str:
             # (which gets them by hashing 64 random bytes with SHA-1).
             raw = session[field_name] = secrets.token_hex(20)
         secret_key = config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
-        token = _serializer(secret_key).dumps(raw)
+        timeless = config.get("WTF_CSRF_TIME_LIMIT") is None
+        token = _SIGNED.get((secret_key, raw)) if timeless else None
+        if token is None:
+            token = _serializer(secret_key).dumps(raw)
+            if timeless:
+                _SIGNED[(secret_key, raw)] = token
+                if len(_SIGNED) > _SIGNED_MAX:
+                    _SIGNED.popitem(last=False)
         setattr(g, field_name, token)
     return token
 

@@ -28,10 +28,11 @@ from itsdangerous.encoding import want_bytes
 # Cookies remembered per process: a browser's session cookie changes only
 # when its session does, so a few thousand cover every active browser.
 VERIFIED_COOKIES = 4096
-# Only sessions of plain values are remembered: each request gets a copy
-# of the dict, and a copy of a list or dict value would be shared.
-_PLAIN = (str, int, float, bool, type(None))
-_PLAIN_TYPES = frozenset(_PLAIN)  # exactly these: a str subclass may be Markup
+# Values of exactly these types (a str subclass may be Markup) are what a
+# signed-in session holds. Only such sessions are remembered (each request
+# gets a copy of the dict, and a list or dict value in it would be shared),
+# and only such sessions skip Flask's tagging walk.
+_PLAIN_TYPES = frozenset((str, int, float, bool, type(None)))
 
 
 class _SessionSerializer(TaggedJSONSerializer):
@@ -127,7 +128,7 @@ class CachedSigningSessionInterface(SecureCookieSessionInterface):
             data, signed = serializer.loads(value, max_age=max_age, return_timestamp=True)
         except BadSignature:
             return self.session_class()
-        if all(isinstance(item, _PLAIN) for item in data.values()):
+        if all(type(item) in _PLAIN_TYPES for item in data.values()):
             if len(verified) >= VERIFIED_COOKIES:
                 verified.clear()
             verified[value] = (int(signed.timestamp()), data)
