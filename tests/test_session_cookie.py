@@ -112,3 +112,52 @@ def test_values_json_cannot_carry_are_still_tagged_as_flask_tags_them(app):
         for data in samples:
             assert ours.dumps(data) == stock.dumps(data)
             assert ours.loads(ours.dumps(data)) == stock.loads(stock.dumps(data))
+
+
+def test_a_large_session_is_compressed_as_flask_compresses_it(app):
+    """The lighter zlib set-up makes the same bytes, up to the largest cookie a browser keeps."""
+    from flask.sessions import SecureCookieSessionInterface
+
+    stock = SecureCookieSessionInterface().get_signing_serializer(app)
+    ours = app.session_interface.get_signing_serializer(app)
+    samples = [
+        {"_user_id": "u:1:0", "csrf_token": "ab" * 20},
+        {"notes": ["Your password was changed."] * 40, "n": list(range(200))},
+        {f"key{i}": f"{i:x}" * (i % 13) for i in range(300)},
+    ]
+    with app.app_context(), time_machine.travel(datetime.now(UTC), tick=False):
+        for data in samples:
+            value = ours.dumps(data)
+            assert value == stock.dumps(data)
+            assert value.startswith(".")  # compressed: each of these is shorter so
+            assert stock.loads(value) == data
+
+
+def test_vary_names_the_cookie_once_beside_what_the_view_set(app, client, user):
+    from flask import session
+
+    @app.get("/vary-probe")
+    def vary_probe():
+        session["probe"] = "x"
+        return "ok", {"Vary": "Accept-Encoding"}
+
+    response = client.get("/vary-probe")
+    assert response.headers["Vary"] == "Accept-Encoding, Cookie"
+    assert cookie(client, app.config["SESSION_COOKIE_NAME"]) is not None
+
+
+def test_an_emptied_session_deletes_its_cookie(app, client, user):
+    from flask import session
+
+    @app.get("/clear-probe")
+    def clear_probe():
+        session.clear()
+        return "ok"
+
+    assert signed_in_cookie(app, client)
+    response = client.get("/clear-probe")
+    name = app.config["SESSION_COOKIE_NAME"]
+    cleared = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(f"{name}=")]
+    assert cleared and "Expires=Thu, 01 Jan 1970" in cleared[0]
+    assert response.headers["Vary"] == "Cookie"
+    assert client.get("/account").status_code == 302  # signed out

@@ -25,10 +25,12 @@ from itsdangerous import URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
 from itsdangerous.serializer import Serializer
 
+from webapp.security.signing import KeyCachingSigner, SignerReusingSerializer
+
 SALT = "wtf-csrf-token"  # Flask-WTF's
 
 
-class _UncompressedSerializer(URLSafeTimedSerializer):
+class _UncompressedSerializer(SignerReusingSerializer):
     """URL-safe payloads never compressed (for payloads compression cannot shorten)."""
 
     def dump_payload(self, obj) -> bytes:
@@ -38,7 +40,10 @@ class _UncompressedSerializer(URLSafeTimedSerializer):
 @functools.lru_cache(maxsize=8)
 def _serializer(secret_key: str | bytes) -> URLSafeTimedSerializer:
     return _UncompressedSerializer(
-        secret_key, salt=SALT, signer_kwargs={"digest_method": hashlib.sha1}
+        secret_key,
+        salt=SALT,
+        signer=KeyCachingSigner,
+        signer_kwargs={"digest_method": hashlib.sha1},
     )
 
 
