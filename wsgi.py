@@ -2,9 +2,10 @@
 
 import gc
 
-from webapp import create_app
+from webapp import create_app, warm_up
 
 app = create_app()
+warm_up(app)
 
 # Garbage collection tuned for a server process: what start-up made lives as
 # long as the process, so it leaves the collector's view (`freeze`: full

@@ -49,3 +49,15 @@ def test_pages_render_with_flat_template_globals(client, path):
     response = client.get(path)
     assert response.status_code == 200
     assert 'name="csrf_token"' in response.get_data(as_text=True) or path == "/"
+
+
+def test_warm_up_compiles_every_template_before_the_first_visitor(app):
+    from webapp import warm_up
+
+    environment = app.jinja_env
+    names = [name for name in environment.list_templates() if not name.startswith(".")]
+    assert "base.html" in names and any(name.startswith("mail/") for name in names)
+    environment.cache.clear()
+    warm_up(app)
+    cached = {template.name for template in environment.cache.values()}
+    assert cached == set(names)
