@@ -22,6 +22,7 @@ run: venv
 
 lint: venv
 	$(BIN)/ruff check webapp tests migrations scripts wsgi.py
+	$(BIN)/ruff format --check webapp tests migrations scripts wsgi.py
 	$(BIN)/bandit -q -ll -c pyproject.toml -r webapp
 	$(BIN)/lint-imports --no-cache
 

@@ -26,9 +26,7 @@ def password_step(client, identifier: str = "alice"):
 
 def use_passkey(client, key: SoftAuthenticator):
     found = options(client, f"{VERIFY}/passkey-options", VERIFY)
-    return post_form(
-        client, VERIFY, {"credential": key.get(found)}, page=VERIFY
-    )
+    return post_form(client, VERIFY, {"credential": key.get(found)}, page=VERIFY)
 
 
 def with_passkey(client, identifier: str, key: SoftAuthenticator) -> None:
@@ -66,17 +64,13 @@ def test_another_users_passkey_cannot_complete_the_step(client, new_client, user
     browser = new_client()
     password_step(browser)
     found = options(browser, f"{VERIFY}/passkey-options", VERIFY)
-    response = post_form(
-        browser, VERIFY, {"credential": mallory_key.get(found)}, page=VERIFY
-    )
+    response = post_form(browser, VERIFY, {"credential": mallory_key.get(found)}, page=VERIFY)
     assert response.status_code == 400
     assert "Use a passkey" in text(response)
     assert browser.get("/account").status_code == 302
 
 
-def test_an_admin_whose_only_second_factor_is_a_passkey_reaches_admin_pages(
-    new_client, make_user
-):
+def test_an_admin_whose_only_second_factor_is_a_passkey_reaches_admin_pages(new_client, make_user):
     admin = make_user("boss", "boss@example.com", role="admin", two_factor=False)
     key = SoftAuthenticator()
     browser = new_client()

@@ -230,9 +230,7 @@ def test_a_forged_forwarded_for_does_not_pass_session_protection(app, new_client
     assert "Confirm your password" in page
 
 
-def test_turning_on_two_factor_signs_out_a_session_copied_from_this_device(
-    app, new_client, user
-):
+def test_turning_on_two_factor_signs_out_a_session_copied_from_this_device(app, new_client, user):
     import pyotp
 
     owner = new_client()

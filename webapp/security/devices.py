@@ -45,11 +45,11 @@ from flask import Response, current_app
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
-from webapp.extensions import adopt, autocommit_connection, db
+from webapp.extensions import adopt, db
 from webapp.models import RefreshToken, RevokeReason, Role, User, utc_now
 from webapp.security import signals
 from webapp.security.location import locate
-from webapp.security.prepared import Prepared
+from webapp.security.prepared import PooledConnection, Prepared
 
 SERIES_BYTES = 16  # 128 bits: the selector
 SECRET_BYTES = 32  # 256 bits: the verifier
@@ -341,7 +341,7 @@ def load_session_user(alt_id: str) -> User | None:
         generation = int(generation_part)
     except ValueError:
         return None
-    with autocommit_connection() as connection:
+    with PooledConnection(db.engine) as connection:
         device = _load_device(
             connection, *_SESSION_DEVICE, {"device_id": device_id, "user_id": user_id}
         )
@@ -391,7 +391,7 @@ def restore_from_cookie(raw: str) -> Restored:
     if parsed is None:
         return Restored()
     series, secret = parsed
-    with autocommit_connection() as connection:
+    with PooledConnection(db.engine) as connection:
         device = _load_device(connection, *_REMEMBERED_DEVICE, {"series": series})
         if device is None or not device.is_remembered or device.token_hash is None:
             return Restored()
