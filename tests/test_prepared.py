@@ -27,6 +27,7 @@ def connect(request, app):
         return autocommit_connection
     return lambda: PooledConnection(db.engine)
 
+
 DEVICES = RefreshToken.__table__
 
 
