@@ -125,3 +125,13 @@ def test_a_lost_pooled_connection_is_replaced(app, client, user):
         connection.invalidate(RuntimeError("the server went away"))
     with PooledConnection(db.engine) as connection:
         assert statement.first(connection, {}) is not None
+
+
+def test_a_pooled_connection_that_cannot_connect_raises_sqlalchemys_error(tmp_path):
+    """An outage is SQLAlchemy's OperationalError, which the app answers with a 503."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'app.db'}")
+    with pytest.raises(OperationalError):
+        PooledConnection(engine)

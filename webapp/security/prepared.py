@@ -161,14 +161,20 @@ class PooledConnection:
         # The engine's listeners, as a Connection of it would fire them.
         self.dispatch = engine.dispatch
         self._autocommit = self.dialect.name != "sqlite"
-        self.connection = engine.raw_connection()
+        try:
+            self.connection = engine.raw_connection()
+        except self.dialect.loaded_dbapi.Error as error:
+            # Raised as SQLAlchemy's, as engine.connect() raises it (an outage: a 503).
+            Connection._handle_dbapi_exception_noconnection(error, self.dialect, engine)
 
     def __enter__(self) -> PooledConnection:
         if self._autocommit:
             try:
                 self.dialect.set_isolation_level(self.connection.dbapi_connection, "AUTOCOMMIT")
-            except BaseException:
+            except BaseException as error:
                 self.connection.close()
+                if isinstance(error, self.dialect.loaded_dbapi.Error):
+                    Connection._handle_dbapi_exception_noconnection(error, self.dialect)
                 raise
         return self
 
