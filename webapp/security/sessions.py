@@ -95,11 +95,7 @@ class _SessionCookieSerializer(SignerReusingSerializer):
 class CachedSigningSessionInterface(SecureCookieSessionInterface):
     """Signed-cookie sessions; serializers built, and cookies verified, once."""
 
-    # Flask names SHA-1 through a function of its own (so that importing it
-    # never touches a hash a FIPS build may refuse), which sends `hmac` down
-    # its pure-Python path: two hash objects and a key translation for every
-    # signature. OpenSSL's constructor, named directly, takes the C path.
-    # The same HMAC-SHA1: cookies are unchanged.
+    # OpenSSL's SHA-1 constructor, not Flask's wrapper of it (why: KeyCachingSigner).
     digest_method = staticmethod(hashlib.sha1)
     serializer = _SessionSerializer()
 
@@ -166,8 +162,28 @@ class CachedSigningSessionInterface(SecureCookieSessionInterface):
         """
         if session.accessed:
             _vary_on_cookie(response)
-        name = self.get_cookie_name(app)
-        attributes = {
+        if not session:
+            if session.modified:
+                response.delete_cookie(self.get_cookie_name(app), **self._attributes(app))
+                _vary_on_cookie(response)
+            return
+        # A signed-in page leaves its session as it was: nothing more to do.
+        if not self.should_set_cookie(app, session):
+            return
+        value = self.get_signing_serializer(app).dumps(dict(session))
+        cookie = dump_cookie(
+            self.get_cookie_name(app),
+            value,
+            expires=self.get_expiration_time(app, session),
+            max_size=app.config["MAX_COOKIE_SIZE"],
+            **self._attributes(app),
+        )
+        response.headers.add("Set-Cookie", cookie)
+        _vary_on_cookie(response)
+
+    def _attributes(self, app: Flask) -> dict:
+        """The session cookie's attributes, for setting it and for deleting it."""
+        return {
             "domain": self.get_cookie_domain(app),
             "path": self.get_cookie_path(app),
             "secure": self.get_cookie_secure(app),
@@ -175,23 +191,6 @@ class CachedSigningSessionInterface(SecureCookieSessionInterface):
             "samesite": self.get_cookie_samesite(app),
             "httponly": self.get_cookie_httponly(app),
         }
-        if not session:
-            if session.modified:
-                response.delete_cookie(name, **attributes)
-                _vary_on_cookie(response)
-            return
-        if not self.should_set_cookie(app, session):
-            return
-        value = self.get_signing_serializer(app).dumps(dict(session))
-        cookie = dump_cookie(
-            name,
-            value,
-            expires=self.get_expiration_time(app, session),
-            max_size=app.config["MAX_COOKIE_SIZE"],
-            **attributes,
-        )
-        response.headers.add("Set-Cookie", cookie)
-        _vary_on_cookie(response)
 
 
 def _vary_on_cookie(response: Response) -> None:
