@@ -5,7 +5,9 @@ migrations, seeds it, serves the app and bench/plain_app.py with the same
 gunicorn settings (2 sync workers), drives each scenario with wrk and
 prints a table: requests/s, latency, SQL queries per request (counted
 in-process with the test client) and the ratio to the plain page (for the
-login, to the bcrypt ceiling: cores / one bcrypt check at cost 12).
+login, to the bcrypt ceiling: cores / one bcrypt check at cost 12). Each
+wrk run is repeated (--rounds, 3 by default) and the median round is shown,
+as in issue 16's method: one 10-second run on this machine varies by ±10 %.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import contextvars
+import dataclasses
 import json
 import os
 import platform
@@ -257,6 +260,29 @@ class Load:
     exhausted: int
     app_cpu_ms: float = 0.0  # gunicorn's CPU a request
     db_cpu_ms: float = 0.0  # PostgreSQL's CPU a request (all its processes)
+    rounds: list[float] = field(default_factory=list)  # req/s of each round
+
+
+def rounds(
+    args: argparse.Namespace, run_round: Callable[[int], Load], *, note: list[str] | None = None
+) -> Load:
+    """Run `run_round(i)` for each of the rounds; return the median round.
+
+    Requests, errors and exhausted tokens are the rounds' sums, so that no
+    round's failures hide behind the median. `note` gets the rounds' req/s.
+    """
+    loads = [run_round(i) for i in range(args.rounds)]
+    median = sorted(loads, key=lambda load: load.rps)[len(loads) // 2]
+    combined = dataclasses.replace(
+        median,
+        requests=sum(load.requests for load in loads),
+        errors=sum(load.errors for load in loads),
+        exhausted=sum(load.exhausted for load in loads),
+        rounds=[load.rps for load in loads],
+    )
+    if note is not None and len(loads) > 1:
+        note.append("rounds: " + ", ".join(f"{load.rps:.1f}" for load in loads) + " req/s")
+    return combined
 
 
 def wrk(base: str, path: str, args: argparse.Namespace, **options: str) -> Load:
@@ -544,6 +570,9 @@ def main() -> int:
     parser.add_argument("--postgres", action="store_true", help="benchmark on PostgreSQL")
     parser.add_argument("--database-url", default=DEFAULT_PG_URL, help="PostgreSQL URL")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="wrk runs per scenario (the median is shown)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
@@ -592,7 +621,7 @@ def main() -> int:
     plain_env = dict(env)
     rows: list[Row] = []
     with gunicorn("plain_app:app", plain_env, log, args.workers) as plain:
-        plain_before = wrk(plain, "/", args)
+        plain_before = rounds(args, lambda _: wrk(plain, "/", args))
     print(f"== plain Flask page: {plain_before.rps:.0f} req/s", flush=True)
 
     with gunicorn("wsgi:app", env, log, args.workers) as base:
@@ -600,7 +629,7 @@ def main() -> int:
             row = Row("1", "GET /login (anonymous)", target=">= 0.40")
             reply = fetch(base + "/login")
             assert reply.status == 200 and CSRF_RE.search(reply.text), reply.status
-            row.load = wrk(base, "/login", args)
+            row.load = rounds(args, lambda _: wrk(base, "/login", args), note=row.notes)
             row.queries = here.count(lambda c: c.get("/login"))
             rows.append(row)
 
@@ -608,7 +637,11 @@ def main() -> int:
             row = Row("2", "GET /account (session)", target=">= 0.45")
             reply = fetch(base + "/account", cookie=cookies["session"])
             assert reply.status == 200 and "Member since" in reply.text, reply.status
-            row.load = wrk(base, "/account", args, BENCH_COOKIE=cookies["session"])
+            row.load = rounds(
+                args,
+                lambda _: wrk(base, "/account", args, BENCH_COOKIE=cookies["session"]),
+                note=row.notes,
+            )
             row.queries = here.count(
                 lambda c: (set_cookies(c, cookies["session"]), c.get("/account"))
             )
@@ -620,19 +653,29 @@ def main() -> int:
             # below says if the run ran out).
             needed = int(plain_before.rps * args.duration * 0.6) + 200
             t0 = time.monotonic()
-            tokens = seed.remember_tokens(needed)
+            tokens = seed.remember_tokens(needed * args.rounds)
             print(
-                f"== created {needed} remembered devices in {time.monotonic() - t0:.1f} s",
+                f"== created {needed * args.rounds} remembered devices "
+                f"in {time.monotonic() - t0:.1f} s",
                 flush=True,
             )
-            token_file = work / "remember-cookies.txt"
-            token_file.write_text("".join(here.remember_cookie(t) + "\n" for t in tokens))
+            # Each round gets its own tokens: a token shown twice is a theft.
+            token_files = []
+            for i in range(args.rounds):
+                token_file = work / f"remember-cookies-{i}.txt"
+                mine = tokens[i * needed : (i + 1) * needed]
+                token_file.write_text("".join(here.remember_cookie(t) + "\n" for t in mine))
+                token_files.append(token_file)
             probe = seed.remember_tokens(2, prefix="probe-remember")
             reply = fetch(base + "/account", cookie=here.remember_cookie(probe[0]))
             remember_name = here.app.config["REMEMBER_DEVICE_COOKIE_NAME"]
             assert reply.status == 200 and "Member since" in reply.text, reply.status
             assert f"{remember_name}=" in reply.headers.get("Set-Cookie", ""), "no rotation"
-            row.load = wrk(base, "/account", args, BENCH_COOKIE_FILE=str(token_file))
+            row.load = rounds(
+                args,
+                lambda i: wrk(base, "/account", args, BENCH_COOKIE_FILE=str(token_files[i])),
+                note=row.notes,
+            )
             row.queries = here.count(
                 lambda c: (
                     set_cookies(c, here.remember_cookie(probe[1])),
@@ -659,14 +702,20 @@ def main() -> int:
             # period (a browser's racing requests): signed in provisionally,
             # handed the current secret back, with no write.
             grace = here.app.config["REMEMBER_GRACE_SECONDS"]
-            assert args.duration < grace - 5, "a grace-path run must end within the grace period"
+            assert args.duration * args.rounds < grace - 5, (
+                "the grace-path rounds must end within the grace period"
+            )
             old = seed.remember_tokens(1, prefix="grace-remember")[0]
             first = fetch(base + "/account", cookie=here.remember_cookie(old))
             assert first.status == 200, first.status
             again = fetch(base + "/account", cookie=here.remember_cookie(old))
             assert again.status == 200 and "Member since" in again.text, again.status
             rotated_before = seed.rotated_devices(prefix="grace-remember")
-            row.load = wrk(base, "/account", args, BENCH_COOKIE=here.remember_cookie(old))
+            row.load = rounds(
+                args,
+                lambda _: wrk(base, "/account", args, BENCH_COOKIE=here.remember_cookie(old)),
+                note=row.notes,
+            )
             assert seed.rotated_devices(prefix="grace-remember") == rotated_before
             after = fetch(base + "/account", cookie=here.remember_cookie(old))
             assert after.status == 200 and "Member since" in after.text, "the grace path failed"
@@ -702,15 +751,19 @@ def main() -> int:
                 check.status
             )
             before = seed.devices_of("bench-login")
-            row.load = wrk(
-                base,
-                "/login",
+            row.load = rounds(
                 args,
-                BENCH_METHOD="POST",
-                BENCH_BODY=body,
-                BENCH_COOKIE=anon_cookie,
-                duration=str(args.duration * 2),
-                connections=str(args.workers * 2),
+                lambda _: wrk(
+                    base,
+                    "/login",
+                    args,
+                    BENCH_METHOD="POST",
+                    BENCH_BODY=body,
+                    BENCH_COOKIE=anon_cookie,
+                    duration=str(args.duration * 2),
+                    connections=str(args.workers * 2),
+                ),
+                note=row.notes,
             )
             logins = seed.devices_of("bench-login") - before
             row.notes.append(f"{logins} sign-ins stored for {row.load.requests} requests")
@@ -723,7 +776,11 @@ def main() -> int:
             assert reply.status == 200 and "This device" in reply.text, reply.status
             shown = reply.text.count(">Revoke<")
             row.notes.append(f"the page lists {shown + 1} devices")
-            row.load = wrk(base, "/account/devices", args, BENCH_COOKIE=cookies["devices"])
+            row.load = rounds(
+                args,
+                lambda _: wrk(base, "/account/devices", args, BENCH_COOKIE=cookies["devices"]),
+                note=row.notes,
+            )
             row.queries = here.count(
                 lambda c: (set_cookies(c, cookies["devices"]), c.get("/account/devices"))
             )
@@ -742,8 +799,16 @@ def main() -> int:
                 reply = fetch(base + path, cookie=cookies["admin"])
                 assert reply.status == 200 and "member" in reply.text, reply.status
                 # One connection per worker: the latency of a request, not of a queue.
-                row.load = wrk(
-                    base, path, args, BENCH_COOKIE=cookies["admin"], connections=str(args.workers)
+                row.load = rounds(
+                    args,
+                    lambda _, path=path: wrk(
+                        base,
+                        path,
+                        args,
+                        BENCH_COOKIE=cookies["admin"],
+                        connections=str(args.workers),
+                    ),
+                    note=row.notes,
                 )
                 row.queries = here.count(
                     lambda c, path=path: (set_cookies(c, cookies["admin"]), c.get(path))
@@ -752,7 +817,7 @@ def main() -> int:
                 rows.append(row)
 
     with gunicorn("plain_app:app", plain_env, log, args.workers) as plain:
-        plain_after = wrk(plain, "/", args)
+        plain_after = rounds(args, lambda _: wrk(plain, "/", args))
     plain_rps = (plain_before.rps + plain_after.rps) / 2
     bcrypt_s = here.bcrypt_seconds()
     cores = os.cpu_count() or 1
@@ -784,7 +849,8 @@ def main() -> int:
         f"Keystone benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {db_name}",
         f"Machine: {machine()}",
         f"gunicorn {args.workers} sync workers; wrk {args.threads} threads, "
-        f"{args.connections} connections, {args.duration} s a run "
+        f"{args.connections} connections, {args.duration} s a run, "
+        f"median of {args.rounds} rounds "
         f"(login: {args.workers * 2} connections, {args.duration * 2} s; "
         f"admin: {args.workers} connections)",
         f"Plain Flask page: {plain_before.rps:.0f} req/s before, {plain_after.rps:.0f} after, "
