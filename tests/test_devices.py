@@ -513,6 +513,35 @@ def test_a_user_keeps_at_most_100_live_devices(app, new_client, user):
     assert oldest.is_revoked and oldest.revoked_reason == "evicted"
 
 
+def test_the_device_evicted_is_the_least_recently_used_live_one(app, new_client, user):
+    """Not the oldest: the first browser, still in daily use, stays signed in."""
+    from webapp.security.devices import create_device
+
+    for _ in range(100):
+        create_device(user, remember=True, user_agent=None, ip_address=None)
+    first, idle, already_revoked, *rest = devices_of(user)
+    now = datetime.now(UTC)
+    # Revoked long ago and idle even longer: it does not count toward the 100.
+    already_revoked.is_revoked = True
+    already_revoked.last_used_at = now - timedelta(days=25)
+    db.session.flush()
+    rest.append(create_device(user, remember=True, user_agent=None, ip_address=None)[0])
+    first.last_used_at = now
+    idle.last_used_at = now - timedelta(days=20)
+    for device in rest:
+        device.last_used_at = now - timedelta(days=1)
+    db.session.commit()
+    browser = new_client()
+    login(browser, remember=True)
+    for device in (first, idle, already_revoked):
+        db.session.refresh(device)
+    assert not first.is_revoked
+    assert idle.is_revoked and idle.revoked_reason == "evicted"
+    assert already_revoked.revoked_reason is None
+    assert sum(not d.is_revoked for d in devices_of(user)) == 100
+    assert browser.get("/account").status_code == 200
+
+
 # Purge ---------------------------------------------------------------------------
 
 

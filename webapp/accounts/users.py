@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
@@ -59,12 +59,15 @@ def username_taken(username: str) -> bool:
     return db.session.scalars(select(User.id).where(User.username == username)).first() is not None
 
 
+# Composed once: every login runs it (see webapp.security.devices).
+_BY_USERNAME_OR_EMAIL = select(User).where(
+    or_(User.username == bindparam("key"), User.email == bindparam("key"))
+)
+
+
 def find_user(identifier: str) -> User | None:
     """Return the user whose username or email is `identifier`, any case."""
-    key = lookup_key(identifier)
-    return db.session.scalars(
-        select(User).where(or_(User.username == key, User.email == key))
-    ).first()
+    return db.session.scalars(_BY_USERNAME_OR_EMAIL, {"key": lookup_key(identifier)}).first()
 
 
 def delete_account(user: User) -> None:

@@ -184,23 +184,30 @@ def create_device(
     return device, token
 
 
-# Composed once: every sign-in runs it, and building a select costs more
-# CPU than SQLAlchemy's cached execution of it.
+# Composed once: every sign-in runs the select (and, at the cap, the
+# update), and building a statement costs more CPU than SQLAlchemy's
+# cached execution of it.
 _LEAST_RECENTLY_USED = (
     live_devices_query(bindparam("user_id"), now=bindparam("now"))
     .with_only_columns(RefreshToken.id)
     .order_by(RefreshToken.last_used_at.desc(), RefreshToken.id.desc())
     .offset(bindparam("keep"))
 )
+_EVICT = (
+    update(RefreshToken.__table__)
+    .where(RefreshToken.id.in_(bindparam("ids", expanding=True)))
+    .values(is_revoked=True, revoked_at=bindparam("now"), revoked_reason=RevokeReason.EVICTED)
+)
 
 
 def _evict_least_recently_used(user_id: uuid.UUID, keep: int) -> None:
     """Revoke the user's least recently used live devices beyond `keep`."""
+    now = utc_now()
     ids = db.session.scalars(
-        _LEAST_RECENTLY_USED, {"user_id": user_id, "now": utc_now(), "keep": keep}
+        _LEAST_RECENTLY_USED, {"user_id": user_id, "now": now, "keep": keep}
     ).all()
     if ids:
-        revoke_where(RefreshToken.id.in_(ids), reason=RevokeReason.EVICTED)
+        db.session.execute(_EVICT, {"ids": ids, "now": now})
 
 
 def revoke_where(*criteria, reason: str) -> int:
