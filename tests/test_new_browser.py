@@ -292,3 +292,47 @@ def test_a_sign_in_from_a_known_browser_costs_two_statements_more(app, client, u
         sum(s.lstrip().upper().startswith("INSERT INTO SECURITY_EVENTS") for s in statements) == 1
     )
     assert len(statements) <= 6
+
+
+def test_the_hourly_alert_count_reads_only_the_alerts(app, new_client, user):
+    """Not every event of the hour: each failed login before it would slow the next sign-in."""
+    from sqlalchemy import event, text
+
+    now = datetime.now(UTC)
+    db.session.add_all(
+        SecurityEvent(user_id=user.id, event="login_failed", created_at=now) for _ in range(300)
+    )
+    db.session.commit()
+    postgres = db.engine.dialect.name == "postgresql"
+    if postgres:
+        db.session.execute(text("ANALYZE security_events"))
+        db.session.commit()
+    login(new_client())  # the account's first browser: nothing to count yet
+    plans = []
+
+    def explain(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("SELECT count(*)") and "security_events" in statement:
+            if postgres:
+                # The table is small: make the planner show which index it would use.
+                cursor.execute("SET LOCAL enable_seqscan = off")
+                cursor.execute("EXPLAIN " + statement, parameters)
+                plans.append(cursor.fetchall())
+                cursor.execute("SET LOCAL enable_seqscan = on")
+            else:
+                cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+                plans.append(cursor.fetchall())
+
+    event.listen(db.engine, "before_cursor_execute", explain)
+    try:
+        login(browser_from(new_client, "8.8.8.8"))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", explain)
+    assert len(plans) == 1
+    assert re.search(r"\bix_security_events_alerts\b", str(plans[0])), plans
+    # ... an index of the events with a link only.
+    if postgres:
+        sql = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_security_events_alerts'"
+    else:
+        sql = "SELECT sql FROM sqlite_master WHERE name = 'ix_security_events_alerts'"
+    definition = db.session.execute(text(sql)).scalar_one()
+    assert re.search(r"WHERE \(?alert_token_hash IS NOT NULL\)?$", definition), definition

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, Uuid
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.models.base import Base, UTCDateTime, utc_now
@@ -27,6 +27,15 @@ class SecurityEvent(Base):
     __table_args__ = (
         # The activity page: one user's events, newest first, keyset pages.
         Index("ix_security_events_user_id_created_at_id", "user_id", "created_at", "id"),
+        # The new-browser alerts' hourly limit: only events that mailed a
+        # link, so the count does not grow with the account's other events.
+        Index(
+            "ix_security_events_alerts",
+            "user_id",
+            "created_at",
+            sqlite_where=text("alert_token_hash IS NOT NULL"),
+            postgresql_where=text("alert_token_hash IS NOT NULL"),
+        ),
         {"sqlite_autoincrement": True},
     )
 
