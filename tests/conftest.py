@@ -366,3 +366,39 @@ def count_queries(app) -> Callable[[], object]:
             event.remove(db.engine, "before_cursor_execute", before)
 
     return counting
+
+
+@pytest.fixture
+def query_plans(app) -> Callable[[Callable[[str], bool]], object]:
+    """Collect the plan of each statement `wanted(sql)` picks inside a `with` block.
+
+    Each plan is the text of EXPLAIN (PostgreSQL) or EXPLAIN QUERY PLAN
+    (SQLite), run with the statement's own parameters. On PostgreSQL
+    sequential scans are discouraged while explaining: test tables are
+    small, and the question is which index the planner would use.
+    """
+
+    @contextmanager
+    def explaining(wanted: Callable[[str], bool]) -> Iterator[list[str]]:
+        plans: list[str] = []
+        postgres = db.engine.dialect.name == "postgresql"
+
+        def before(conn, cursor, statement, parameters, context, executemany):
+            if executemany or not wanted(statement):
+                return
+            if postgres:
+                cursor.execute("SET LOCAL enable_seqscan = off")
+                cursor.execute("EXPLAIN " + statement, parameters)
+                plans.append(str(cursor.fetchall()))
+                cursor.execute("SET LOCAL enable_seqscan = on")
+            else:
+                cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+                plans.append(str(cursor.fetchall()))
+
+        event.listen(db.engine, "before_cursor_execute", before)
+        try:
+            yield plans
+        finally:
+            event.remove(db.engine, "before_cursor_execute", before)
+
+    return explaining

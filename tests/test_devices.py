@@ -217,6 +217,30 @@ def test_sign_out_all_other_devices(app, client, new_client, user):
     assert len(live) == 1
 
 
+def test_a_users_live_devices_are_found_through_their_own_index(
+    app, client, user, make_user, query_plans
+):
+    """Not every live device of the site: the cap at sign-in, the device page, sign out others."""
+    from webapp.security.devices import create_device
+
+    someone = make_user("bob", "bob@example.com")
+    for _ in range(20):
+        create_device(someone, remember=True, user_agent=None, ip_address=None)
+    db.session.commit()
+
+    def on_devices(sql: str) -> bool:
+        table = sql.startswith("UPDATE refresh_tokens") or "FROM refresh_tokens" in sql
+        return table and "is_revoked" in sql.split("WHERE", 1)[-1]
+
+    with query_plans(on_devices) as plans:
+        login(client)
+        assert client.get("/account/devices").status_code == 200
+        post_form(client, "/account/devices/revoke-others", page="/account/devices")
+    assert len(plans) >= 3
+    for plan in plans:
+        assert "ix_refresh_tokens_user_id_is_revoked" in plan, plan
+
+
 def test_logout_revokes_device_and_deletes_remember_cookie(app, client, new_client, user):
     login(client, remember=True)
     token = cookie(client, remember_name(app)).value

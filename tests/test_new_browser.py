@@ -294,9 +294,9 @@ def test_a_sign_in_from_a_known_browser_costs_two_statements_more(app, client, u
     assert len(statements) <= 6
 
 
-def test_the_hourly_alert_count_reads_only_the_alerts(app, new_client, user):
+def test_the_hourly_alert_count_reads_only_the_alerts(app, new_client, user, query_plans):
     """Not every event of the hour: each failed login before it would slow the next sign-in."""
-    from sqlalchemy import event, text
+    from sqlalchemy import text
 
     now = datetime.now(UTC)
     db.session.add_all(
@@ -304,31 +304,13 @@ def test_the_hourly_alert_count_reads_only_the_alerts(app, new_client, user):
     )
     db.session.commit()
     postgres = db.engine.dialect.name == "postgresql"
-    if postgres:
-        db.session.execute(text("ANALYZE security_events"))
-        db.session.commit()
     login(new_client())  # the account's first browser: nothing to count yet
-    plans = []
-
-    def explain(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("SELECT count(*)") and "security_events" in statement:
-            if postgres:
-                # The table is small: make the planner show which index it would use.
-                cursor.execute("SET LOCAL enable_seqscan = off")
-                cursor.execute("EXPLAIN " + statement, parameters)
-                plans.append(cursor.fetchall())
-                cursor.execute("SET LOCAL enable_seqscan = on")
-            else:
-                cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
-                plans.append(cursor.fetchall())
-
-    event.listen(db.engine, "before_cursor_execute", explain)
-    try:
+    with query_plans(
+        lambda sql: sql.startswith("SELECT count(*)") and "security_events" in sql
+    ) as plans:
         login(browser_from(new_client, "8.8.8.8"))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", explain)
     assert len(plans) == 1
-    assert re.search(r"\bix_security_events_alerts\b", str(plans[0])), plans
+    assert re.search(r"\bix_security_events_alerts\b", plans[0]), plans
     # ... an index of the events with a link only.
     if postgres:
         sql = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_security_events_alerts'"

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String, Uuid, false
+from sqlalchemy import ForeignKey, Index, String, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.models.base import Base, UTCDateTime, utc_now
@@ -43,18 +43,23 @@ class RefreshToken(Base):
     __tablename__ = "refresh_tokens"
     # Ids are never reused (SQLite would otherwise reuse the highest id after
     # a purge), so an old session naming a device id cannot wake a new device.
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (
+        # A user's live devices (the device cap at each sign-in, "sign out
+        # everywhere", the device page), and by user alone (the cascade).
+        # No index on is_revoked alone: on SQLite it led the planner to
+        # read every live device of every user (migration 0013).
+        Index("ix_refresh_tokens_user_id_is_revoked", "user_id", "is_revoked"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
     # Not indexed: a device is found by its series (or id), and the hashes
     # are only compared on that row; an index would be rewritten at every
     # rotation for nothing (migration 0010 dropped it).
     token_hash: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    is_revoked: Mapped[bool] = mapped_column(default=False, index=True)
+    is_revoked: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
     # Added by the devices migration.
