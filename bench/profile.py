@@ -11,6 +11,7 @@ disturbs the numbers less; compare before and after a change on one machine.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -89,9 +90,20 @@ def main() -> int:
         anonymous = client.get_cookie("session").value
         form = {"csrf_token": token, "identifier": "bench-login", "password": seed.PASSWORD}
 
+        # BENCH_KNOWN_BROWSER=1: the browser cookie of an earlier sign-in comes back.
+        browser = None
+        if os.environ.get("BENCH_KNOWN_BROWSER") == "1":
+            first = here.client()
+            first.set_cookie("session", anonymous)
+            first.post("/login", data=form)
+            cookie_name = here.app.config["KNOWN_BROWSER_COOKIE_NAME"]
+            browser = (cookie_name, first.get_cookie(cookie_name).value)
+
         def send():
             fresh = here.client()
             fresh.set_cookie("session", anonymous)
+            if browser:
+                fresh.set_cookie(*browser)
             return fresh.post("/login", data=form)
     elif name == "devices":
         seed.other_devices(accounts["devices"], 49)

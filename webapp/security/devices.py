@@ -55,6 +55,8 @@ SERIES_BYTES = 16  # 128 bits: the selector
 SECRET_BYTES = 32  # 256 bits: the verifier
 _COOKIE_RE = re.compile(r"^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Core statements on the table skip the ORM's compile step (see below).
+_DEVICES = RefreshToken.__table__
 
 
 def new_token() -> tuple[str, str, str]:
@@ -165,7 +167,9 @@ def create_device(
     _evict_least_recently_used(user.id, keep=config["MAX_DEVICES_PER_USER"] - 1)
     where = locate(ip_address)  # shown on the device page; computed once, here
     device = RefreshToken(
-        user=user,
+        # The id, not the relationship: the flush then writes this one row
+        # and leaves the user (and its collections) out of the unit of work.
+        user_id=user.id,
         series=series,
         token_hash=token_hash,
         is_remembered=remember,
@@ -181,6 +185,7 @@ def create_device(
     )
     db.session.add(device)
     db.session.flush()
+    set_committed_value(device, "user", user)
     return device, token
 
 
@@ -188,14 +193,18 @@ def create_device(
 # update), and building a statement costs more CPU than SQLAlchemy's
 # cached execution of it.
 _LEAST_RECENTLY_USED = (
-    live_devices_query(bindparam("user_id"), now=bindparam("now"))
-    .with_only_columns(RefreshToken.id)
-    .order_by(RefreshToken.last_used_at.desc(), RefreshToken.id.desc())
+    select(_DEVICES.c.id)
+    .where(
+        _DEVICES.c.user_id == bindparam("user_id"),
+        _DEVICES.c.is_revoked.is_(False),
+        _DEVICES.c.expires_at > bindparam("now"),
+    )
+    .order_by(_DEVICES.c.last_used_at.desc(), _DEVICES.c.id.desc())
     .offset(bindparam("keep"))
 )
 _EVICT = (
-    update(RefreshToken.__table__)
-    .where(RefreshToken.id.in_(bindparam("ids", expanding=True)))
+    update(_DEVICES)
+    .where(_DEVICES.c.id.in_(bindparam("ids", expanding=True)))
     .values(is_revoked=True, revoked_at=bindparam("now"), revoked_reason=RevokeReason.EVICTED)
 )
 
@@ -244,7 +253,6 @@ def revoke_user_devices(user_id: uuid.UUID, reason: str, *, keep_id: int | None 
 # connection that read the row, committed at once, since on SQLite it holds
 # the write lock from its UPDATE to its COMMIT. The once-a-minute touch of
 # `last_used_at` goes through the request's session.
-_DEVICES = RefreshToken.__table__
 
 # One row wins: only a request that still sees the presented token rotates it.
 _ROTATE = Prepared(
