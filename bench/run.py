@@ -109,7 +109,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(spec: str, env: dict[str, str], log: Path, workers: int) -> Iterator[str]:
+def gunicorn(
+    spec: str, env: dict[str, str], log: Path, workers: int, config: Path | None = None
+) -> Iterator[str]:
     """Serve a WSGI app with gunicorn on a free loopback port; yield its base URL."""
     port = free_port()
     command = [
@@ -124,6 +126,7 @@ def gunicorn(spec: str, env: dict[str, str], log: Path, workers: int) -> Iterato
         f"{ROOT},{BENCH}",
         "--log-level",
         "warning",
+        *(["--config", str(config)] if config else []),
         spec,
     ]
     with log.open("ab") as out:
@@ -556,6 +559,26 @@ class InProcess:
         return name in self.app.view_functions
 
 
+def login_probe_note(path: Path) -> str:
+    """Summarise what bench/login_probe.py saw inside the workers."""
+    checks: list[float] = []
+    rest: list[float] = []
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            worker = json.loads(line)
+            checks += worker["checks"]
+            rest += worker["rest"]
+    if not checks:
+        return "the workers reported no logins"
+    check_ms = statistics.median(checks) * 1000
+    rest_ms = statistics.median(rest) * 1000
+    return (
+        f"inside the workers: the bcrypt check {check_ms:.1f} ms, the rest of a login "
+        f"{rest_ms:.2f} ms of CPU (medians of {len(checks)} logins): bcrypt is "
+        f"{check_ms / (check_ms + rest_ms):.1%} of the app's CPU a login"
+    )
+
+
 def set_cookies(client, header: str) -> None:
     for part in header.split("; "):
         name, _, value = part.partition("=")
@@ -735,38 +758,46 @@ def main() -> int:
 
         if wanted("4"):
             row = Row("4", "POST /login (bcrypt cost 12)", target=">= 0.96 of ceiling")
-            # One anonymous session and its CSRF token serve every login: the
-            # session is a signed cookie, and the token has no time limit.
-            reply = fetch(base + "/login")
-            anon_cookie = reply.headers.get("Set-Cookie").split(";", 1)[0]
-            body = urllib.parse.urlencode(
-                {
-                    "csrf_token": CSRF_RE.search(reply.text).group(1),
-                    "identifier": "bench-login",
-                    "password": seed.PASSWORD,
-                }
-            )
-            check = fetch(base + "/login", cookie=anon_cookie, data=body)
-            assert check.status == 302 and check.headers["Location"].endswith("/account"), (
-                check.status
-            )
-            before = seed.devices_of("bench-login")
-            row.load = rounds(
-                args,
-                lambda _: wrk(
-                    base,
-                    "/login",
+            # A server of its own, whose workers time each login's bcrypt check
+            # and the rest of its CPU (bench/login_probe.py).
+            probe_file = work / "login-probe.jsonl"
+            probe_env = {**env, "BENCH_LOGIN_PROBE_FILE": str(probe_file)}
+            with gunicorn(
+                "wsgi:app", probe_env, log, args.workers, config=BENCH / "login_probe.py"
+            ) as login_base:
+                # One anonymous session and its CSRF token serve every login: the
+                # session is a signed cookie, and the token has no time limit.
+                reply = fetch(login_base + "/login")
+                anon_cookie = reply.headers.get("Set-Cookie").split(";", 1)[0]
+                body = urllib.parse.urlencode(
+                    {
+                        "csrf_token": CSRF_RE.search(reply.text).group(1),
+                        "identifier": "bench-login",
+                        "password": seed.PASSWORD,
+                    }
+                )
+                check = fetch(login_base + "/login", cookie=anon_cookie, data=body)
+                assert check.status == 302 and check.headers["Location"].endswith("/account"), (
+                    check.status
+                )
+                before = seed.devices_of("bench-login")
+                row.load = rounds(
                     args,
-                    BENCH_METHOD="POST",
-                    BENCH_BODY=body,
-                    BENCH_COOKIE=anon_cookie,
-                    duration=str(args.duration * 2),
-                    connections=str(args.workers * 2),
-                ),
-                note=row.notes,
-            )
+                    lambda _: wrk(
+                        login_base,
+                        "/login",
+                        args,
+                        BENCH_METHOD="POST",
+                        BENCH_BODY=body,
+                        BENCH_COOKIE=anon_cookie,
+                        duration=str(args.duration * 2),
+                        connections=str(args.workers * 2),
+                    ),
+                    note=row.notes,
+                )
             logins = seed.devices_of("bench-login") - before
             row.notes.append(f"{logins} sign-ins stored for {row.load.requests} requests")
+            row.notes.append(login_probe_note(probe_file))
             row.queries = here.count_login("bench-login")
             rows.append(row)
 
