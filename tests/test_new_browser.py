@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.conftest import TEST_PASSWORD, cookie, csrf_token, login, post_form
 from tests.smtp import html_of, text_of
@@ -296,8 +296,6 @@ def test_a_sign_in_from_a_known_browser_costs_two_statements_more(app, client, u
 
 def test_the_hourly_alert_count_reads_only_the_alerts(app, new_client, user, query_plans):
     """Not every event of the hour: each failed login before it would slow the next sign-in."""
-    from sqlalchemy import text
-
     now = datetime.now(UTC)
     db.session.add_all(
         SecurityEvent(user_id=user.id, event="login_failed", created_at=now) for _ in range(300)

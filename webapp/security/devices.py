@@ -131,18 +131,6 @@ def expires_at(device: RefreshToken) -> datetime:
     return min(device.expires_at, device.last_used_at + idle_limit(device))
 
 
-def live_devices_query(user_id, now=None):
-    """Select a user's devices that are not revoked and not past their end.
-
-    `user_id` and `now` may be bound parameters, for a statement composed once.
-    """
-    return select(RefreshToken).where(
-        RefreshToken.user_id == user_id,
-        RefreshToken.is_revoked.is_(False),
-        RefreshToken.expires_at > (utc_now() if now is None else now),
-    )
-
-
 def create_device(
     user: User,
     *,
@@ -189,9 +177,10 @@ def create_device(
     return device, token
 
 
-# Composed once: every sign-in runs the select (and, at the cap, the
-# update), and building a statement costs more CPU than SQLAlchemy's
-# cached execution of it.
+# A user's live devices (not revoked, not past their end) beyond the
+# newest `keep`. Composed once: every sign-in runs the select (and, at the
+# cap, the update), and building a statement costs more CPU than
+# SQLAlchemy's cached execution of it.
 _LEAST_RECENTLY_USED = (
     select(_DEVICES.c.id)
     .where(
