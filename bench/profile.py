@@ -29,6 +29,9 @@ def main() -> int:
     parser.add_argument("scenario")
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--tree", action="store_true", help="print a pyinstrument call tree")
+    parser.add_argument(
+        "--all-frames", action="store_true", help="with --tree: show library frames too"
+    )
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument(
         "--cprofile",
@@ -171,7 +174,7 @@ def main() -> int:
         samples.append(time.process_time() - start)
     if profiler:
         profiler.stop()
-        print(profiler.output_text(unicode=False, color=False))
+        print(profiler.output_text(unicode=False, color=False, show_all=args.all_frames))
     print(
         f"{name}: CPU per request: median {statistics.median(samples) * 1000:.2f} ms, "
         f"mean {statistics.mean(samples) * 1000:.2f} ms over {len(samples)} requests"
