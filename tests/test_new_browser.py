@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from tests.conftest import TEST_PASSWORD, cookie, csrf_token, login, post_form
 from tests.smtp import html_of, text_of
 from webapp.extensions import db
-from webapp.models import KnownBrowser, RefreshToken, SecurityEvent, User
+from webapp.models import AuditEvent, KnownBrowser, RefreshToken, SecurityEvent, User
 
 FIREFOX_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:128.0) Gecko/20100101 Firefox/128.0"
 SUBJECT = "New sign-in to your Keystone account"
@@ -316,3 +316,31 @@ def test_the_hourly_alert_count_reads_only_the_alerts(app, new_client, user, que
         sql = "SELECT sql FROM sqlite_master WHERE name = 'ix_security_events_alerts'"
     definition = db.session.execute(text(sql)).scalar_one()
     assert re.search(r"WHERE \(?alert_token_hash IS NOT NULL\)?$", definition), definition
+
+
+def test_a_new_browser_sign_in_writes_its_events_in_one_insert_a_table(
+    app, new_client, user, smtp, count_queries
+):
+    """Two audit rows and two security events: one multi-row INSERT each, all stored."""
+    login(browser_from(new_client, "10.0.0.2"))  # the account's first sign-in
+    away = browser_from(new_client, "81.2.69.160")
+    token = csrf_token(away, "/login")
+    with count_queries() as statements:
+        response = away.post(
+            "/login", data={"csrf_token": token, "identifier": "alice", "password": TEST_PASSWORD}
+        )
+    assert response.status_code == 302
+    inserts = [s.lstrip().split(" (", 1)[0].upper() for s in statements if "INSERT" in s.upper()]
+    assert inserts.count("INSERT INTO AUDIT_EVENTS") == 1
+    assert inserts.count("INSERT INTO SECURITY_EVENTS") == 1
+    actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+    assert actions[-2:] == ["new_browser_login", "login"]  # in the order recorded
+    events = db.session.scalars(
+        select(SecurityEvent).where(SecurityEvent.user_id == user.id).order_by(SecurityEvent.id)
+    ).all()
+    assert [e.event for e in events[-2:]] == ["new_browser_login", "login"]
+    assert events[-1].alert_token_hash is None
+    # The hash stored is the mailed link's: "This wasn't me" finds its event.
+    [message] = alerts(smtp)
+    link_token = NOT_ME_RE.search(text_of(message)).group(1)
+    assert events[-2].alert_token_hash == hashlib.sha256(link_token.encode()).hexdigest()

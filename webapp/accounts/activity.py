@@ -76,6 +76,7 @@ def add_event(
     ip: str | None,
     user_agent: str | None,
     details: dict[str, Any] | None,
+    alert_token_hash: str | None = None,
 ) -> SecurityEvent:
     """Add one event to `user`'s activity, in the current transaction."""
     ip = (ip or "")[:45] or None
@@ -90,6 +91,7 @@ def add_event(
         city=where.city if where else None,
         details=details or None,
         created_at=utc_now(),
+        alert_token_hash=alert_token_hash,
     )
     db.session.add(event)
     if has_request_context():

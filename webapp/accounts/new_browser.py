@@ -49,10 +49,17 @@ def on_user_signed_in(sender: Flask, user: User, device: RefreshToken, **_: obje
 
 
 def _give_device_to_signup(user: User, device: RefreshToken) -> None:
-    """A signup recorded earlier in this request happened on the device it signs in."""
+    """A signup recorded earlier in this request happened on the device it signs in.
+
+    The event is written already (the device's insert flushed it).
+    """
+    connection = db.session.connection()
     for event in events_of_this_request():
         if event.user_id == user.id and event.event == "signup" and event.device_id is None:
-            event.device_id = device.id
+            connection.execute(
+                _SIGNUP_DEVICE,
+                {"owner": user.id, "signed_up_at": event.created_at, "device": device.id},
+            )
 
 
 # The statements of every sign-in, composed once (building one costs more
@@ -71,6 +78,17 @@ _REMEMBER_BROWSER = {
     "postgresql": postgresql.insert(_KNOWN).on_conflict_do_nothing(),
     "sqlite": sqlite.insert(_KNOWN).on_conflict_do_nothing(),
 }
+# The account's signup event, written before its first device existed.
+_SIGNUP_DEVICE = (
+    update(_EVENTS)
+    .where(
+        _EVENTS.c.user_id == bindparam("owner"),
+        _EVENTS.c.event == "signup",
+        _EVENTS.c.created_at == bindparam("signed_up_at"),
+        _EVENTS.c.device_id.is_(None),
+    )
+    .values(device_id=bindparam("device"))
+)
 _ALERTS_SINCE = (
     select(func.count())
     .select_from(_EVENTS)
@@ -107,11 +125,16 @@ def check_browser(user: User, device: RefreshToken) -> None:
         return
     limit = _settings()["NEW_BROWSER_ALERTS_PER_HOUR"]
     mail = user.new_browser_alerts and _alerts_last_hour(user) < limit
-    event = record(NEW_BROWSER_LOGIN, actor=user, target_user=user, device=device)
-    if event is None or not mail:
+    token = secrets.token_urlsafe(32) if mail else None
+    event = record(
+        NEW_BROWSER_LOGIN,
+        actor=user,
+        target_user=user,
+        device=device,
+        alert_token_hash=hash_token(token) if token else None,
+    )
+    if event is None or token is None:
         return
-    token = secrets.token_urlsafe(32)
-    event.alert_token_hash = hash_token(token)
     alert = Alert(
         email=user.email,
         username=user.username,
