@@ -187,11 +187,12 @@ def connect_session_events() -> None:
 
 
 def _write_events(session: Session, flush_context: Any, instances: Any) -> None:
-    """Write the flush's new events as one multi-row INSERT a table, then let them go.
+    """Write the flush's new events with one INSERT a table (an executemany), then let them go.
 
     The unit of work would insert each event on its own with RETURNING (on
     SQLite it cannot batch rows whose ids the database picks), and a
-    sign-in writes four: most of its CPU outside bcrypt was that flush.
+    sign-in from a new browser writes four: that flush was the largest part
+    of its CPU outside bcrypt.
     Nothing reads an event back through the session, so once written it is
     expunged. Written first in the flush: an event names its user by id,
     which a user has only once it was flushed (`create_user` flushes).

@@ -6,11 +6,13 @@ import uuid
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.extensions import db
 from webapp.models import ADMIN_ROLE, USER_ROLE, Role, User
 from webapp.security import passwords
 from webapp.security.identity import lookup_key
+from webapp.security.rows import Hydrating
 
 
 class DuplicateAccount(Exception):
@@ -59,15 +61,23 @@ def username_taken(username: str) -> bool:
     return db.session.scalars(select(User.id).where(User.username == username)).first() is not None
 
 
-# Composed once: every login runs it (see webapp.security.devices).
-_BY_USERNAME_OR_EMAIL = select(User).where(
-    or_(User.username == bindparam("key"), User.email == bindparam("key"))
+# Every login runs it: the user and role built from one row (webapp.security.rows).
+_USERS, _ROLES = User.__table__, Role.__table__
+_BY_USERNAME_OR_EMAIL = Hydrating(
+    (User.__mapper__, Role.__mapper__),
+    _USERS.join(_ROLES, _USERS.c.role_id == _ROLES.c.id),
+    or_(_USERS.c.username == bindparam("key"), _USERS.c.email == bindparam("key")),
 )
 
 
 def find_user(identifier: str) -> User | None:
     """Return the user whose username or email is `identifier`, any case."""
-    return db.session.scalars(_BY_USERNAME_OR_EMAIL, {"key": lookup_key(identifier)}).first()
+    found = _BY_USERNAME_OR_EMAIL.first(db.session.connection(), {"key": lookup_key(identifier)})
+    if found is None:
+        return None
+    user, role = found
+    set_committed_value(user, "role", role)
+    return user
 
 
 def delete_account(user: User) -> None:

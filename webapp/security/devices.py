@@ -43,13 +43,14 @@ from datetime import datetime, timedelta
 
 from flask import Response, current_app
 from sqlalchemy import bindparam, insert, or_, select, update
-from sqlalchemy.orm.attributes import instance_state, set_committed_value
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.extensions import adopt, db
 from webapp.models import RefreshToken, RevokeReason, Role, User, utc_now
 from webapp.security import signals
 from webapp.security.location import locate
 from webapp.security.prepared import PooledConnection, Prepared
+from webapp.security.rows import Hydrating, hydrate
 
 SERIES_BYTES = 16  # 128 bits: the selector
 SECRET_BYTES = 32  # 256 bits: the verifier
@@ -175,7 +176,7 @@ def create_device(
             "city": where.city,
         },
     ).one()
-    (device,) = adopt([_hydrate(RefreshToken.__mapper__, _DEVICE_KEYS, row)])
+    (device,) = adopt([hydrate(RefreshToken.__mapper__, _DEVICE_KEYS, row)])
     set_committed_value(device, "user", user)
     return device, token
 
@@ -270,75 +271,38 @@ _TOUCH = (
 )
 
 
-def _hydrating_statement(*criteria):
-    """Return the one select of a signed-in request (or cookie sign-in) and how to split its row.
-
-    Plain columns of the device, its user (with `has_second_factor`) and the
-    user's role, in one row: SQLAlchemy's ORM loading (result processors,
-    loader strategies, identity-map bookkeeping) cost more CPU than the
-    query itself, and every signed-in request runs it. Whole tables are
-    selected, not their columns one by one: the statement's cache key,
-    hashed at every execution, is then a few names instead of 41 columns.
-    """
-    mappers = (RefreshToken.__mapper__, User.__mapper__, Role.__mapper__)
-    devices, users, roles = (mapper.local_table for mapper in mappers)
-    parts = []
-    entries = []
-    width = 0
-    for mapper in mappers:
-        table = mapper.local_table
-        by_column = {prop.columns[0]: prop.key for prop in mapper.column_attrs}
-        keys = [by_column[column] for column in table.c]
-        # Attributes that are SQL expressions (User.has_second_factor), after the table.
-        computed = [prop for prop in mapper.column_attrs if prop.key not in keys]
-        keys += [prop.key for prop in computed]
-        parts.append((mapper, keys, width, width + len(keys)))
-        entries += [table, *(prop.expression for prop in computed)]
-        width += len(keys)
-    statement = (
-        select(*entries)
-        .select_from(
-            devices.join(users, devices.c.user_id == users.c.id).join(
-                roles, users.c.role_id == roles.c.id
-            )
-        )
-        .where(*criteria)
+def _device_user_role(*criteria) -> Hydrating:
+    """The one select of a signed-in request (or cookie sign-in): a device, its user, the role."""
+    users, roles = User.__table__, Role.__table__
+    return Hydrating(
+        (RefreshToken.__mapper__, User.__mapper__, Role.__mapper__),
+        _DEVICES.join(users, _DEVICES.c.user_id == users.c.id).join(
+            roles, users.c.role_id == roles.c.id
+        ),
+        *criteria,
     )
-    return Prepared(statement), parts
 
 
-def _hydrate(mapper, keys, values):
-    """Return an instance built from a row: detached, with every column loaded."""
-    instance = mapper.class_manager.new_instance()
-    instance.__dict__.update(zip(keys, values, strict=True))
-    instance_state(instance).key = mapper.identity_key_from_primary_key(
-        [values[keys.index(c.key)] for c in mapper.primary_key]
-    )
-    return instance
-
-
-def _load_device(connection, statement: Prepared, parts, params: dict) -> RefreshToken | None:
-    """Run a `_hydrating_statement`; return its device, with `.user` and `.user.role` set.
+def _load_device(connection, statement: Hydrating, params: dict) -> RefreshToken | None:
+    """Run a `_device_user_role` select; return its device, with `.user` and `.user.role` set.
 
     The read runs on a pooled connection of its own, and the instances are
     built from the row, not loaded by the ORM: a page that only reads never
     creates a session (`extensions.adopt`).
     """
-    row = statement.first(connection, params)
-    if row is None:
+    found = statement.first(connection, params)
+    if found is None:
         return None
-    device, user, role = adopt(
-        [_hydrate(mapper, keys, row[start:end]) for mapper, keys, start, end in parts]
-    )
+    device, user, role = found
     set_committed_value(device, "user", user)
     set_committed_value(user, "role", role)
     return device
 
 
-_SESSION_DEVICE = _hydrating_statement(
+_SESSION_DEVICE = _device_user_role(
     _DEVICES.c.id == bindparam("device_id"), _DEVICES.c.user_id == bindparam("user_id")
 )
-_REMEMBERED_DEVICE = _hydrating_statement(_DEVICES.c.series == bindparam("series"))
+_REMEMBERED_DEVICE = _device_user_role(_DEVICES.c.series == bindparam("series"))
 
 
 def load_session_user(alt_id: str) -> User | None:
@@ -356,7 +320,7 @@ def load_session_user(alt_id: str) -> User | None:
         return None
     with PooledConnection(db.engine) as connection:
         device = _load_device(
-            connection, *_SESSION_DEVICE, {"device_id": device_id, "user_id": user_id}
+            connection, _SESSION_DEVICE, {"device_id": device_id, "user_id": user_id}
         )
     if device is None or device.session_generation != generation:
         return None
@@ -405,7 +369,7 @@ def restore_from_cookie(raw: str) -> Restored:
         return Restored()
     series, secret = parsed
     with PooledConnection(db.engine) as connection:
-        device = _load_device(connection, *_REMEMBERED_DEVICE, {"series": series})
+        device = _load_device(connection, _REMEMBERED_DEVICE, {"series": series})
         if device is None or not device.is_remembered or device.token_hash is None:
             return Restored()
         now = utc_now()
