@@ -318,6 +318,17 @@ def test_remember_cookie_signs_in_not_fresh_and_rotates(app, new_client, user):
     assert "Confirm your password" in page
 
 
+def test_a_signed_in_browser_keeps_its_remember_cookie_unrotated(app, new_client, user):
+    """The cookie signs in only a browser whose session does not: no rotation, no write."""
+    browser, token = remembered_browser(app, new_client)
+    stored = devices_of(user)[0].token_hash
+    for _ in range(3):
+        assert browser.get("/account").status_code == 200
+    assert cookie(browser, remember_name(app)).value == token
+    db.session.expire_all()
+    assert devices_of(user)[0].token_hash == stored == secret_hash(token)
+
+
 def test_database_stores_only_the_hash_of_the_token(app, new_client, user):
     _, token = remembered_browser(app, new_client)
     device = devices_of(user)[0]

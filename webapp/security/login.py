@@ -89,10 +89,11 @@ def restore_from_remember_cookie() -> None:
     """Sign the browser in from its remember cookie when the session does not."""
     if request.endpoint in {"static", "health.healthz"}:
         return
-    if current_user.is_authenticated:
-        return
     raw = request.cookies.get(current_app.config["REMEMBER_DEVICE_COOKIE_NAME"])
     if raw is None:
+        return
+    # A session naming no user is not signed in: no need to ask Flask-Login.
+    if "_user_id" in session and current_user.is_authenticated:
         return
     restored = devices.restore_from_cookie(raw)
     if restored.user is None:
