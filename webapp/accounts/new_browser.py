@@ -65,8 +65,9 @@ def _give_device_to_signup(user: User, device: RefreshToken) -> None:
 # The statements of every sign-in, composed once (building one costs more
 # CPU than SQLAlchemy's cached execution of it), on the tables: run on the
 # session's connection they skip the ORM's compile and bulk-insert steps,
-# which cost more than the queries. Nothing they read is pending: the
-# sign-in's device is flushed, and its events are not yet written.
+# which cost more than the queries. They do not flush the session first,
+# and need not: the device insert flushed it, and what this request records
+# afterwards holds no alert the count could miss.
 _KNOWN = KnownBrowser.__table__
 _EVENTS = SecurityEvent.__table__
 _MINE = _KNOWN.c.user_id == bindparam("user_id")
