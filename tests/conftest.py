@@ -359,13 +359,20 @@ def count_queries(app) -> Callable[[], object]:
         def before(conn, cursor, statement, *args):
             statements.append(statement)
 
-        event.listen(db.engine, "before_cursor_execute", before)
-        try:
+        with _before_each_statement(before):
             yield statements
-        finally:
-            event.remove(db.engine, "before_cursor_execute", before)
 
     return counting
+
+
+@contextmanager
+def _before_each_statement(listener: Callable[..., None]) -> Iterator[None]:
+    """Call `listener` before each statement the app's engine runs inside the block."""
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        yield
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
 
 
 @pytest.fixture
@@ -395,10 +402,7 @@ def query_plans(app) -> Callable[[Callable[[str], bool]], object]:
                 cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
                 plans.append(str(cursor.fetchall()))
 
-        event.listen(db.engine, "before_cursor_execute", before)
-        try:
+        with _before_each_statement(before):
             yield plans
-        finally:
-            event.remove(db.engine, "before_cursor_execute", before)
 
     return explaining
