@@ -35,8 +35,8 @@ from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 
 from webapp import create_app  # noqa: E402
-from webapp.accounts import pages  # noqa: E402
-from webapp.accounts.activity import activity_page  # noqa: E402
+from webapp.domain import pages  # noqa: E402
+from webapp.domain.activity import activity_page  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import Role, SecurityEvent, User  # noqa: E402
 
@@ -151,7 +151,7 @@ def main() -> None:
     )
     with app.app_context():
         upgrade(directory=str(Path(app.root_path).parent / "migrations"))
-        from webapp.accounts.users import create_user
+        from webapp.domain.users import create_user
 
         owner = create_user("bench-owner", "bench-owner@example.com", PASSWORD)
         db.session.commit()

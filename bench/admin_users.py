@@ -34,7 +34,7 @@ from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
 from webapp import create_app  # noqa: E402
-from webapp.admin import services  # noqa: E402
+from webapp.domain import administration as services  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import Role, User  # noqa: E402
 
@@ -121,7 +121,7 @@ def main() -> None:
         seed(args.users)
         seeded_in = time.perf_counter() - began
 
-        from webapp.accounts.users import create_user
+        from webapp.domain.users import create_user
 
         admin = create_user("bench-admin", "bench-admin@example.com", PASSWORD, "admin")
         db.session.commit()

@@ -205,7 +205,7 @@ def make_user(app) -> Callable[..., User]:
     A user whose role requires two-factor authentication (admin) gets an
     authenticator app, unless `two_factor=False`; `login` then types its code.
     """
-    from webapp.accounts.users import create_user
+    from webapp.domain.users import create_user
 
     counter = {"n": 0}
 
@@ -306,7 +306,7 @@ def current_code(identifier: str) -> str:
     import pyotp
     from sqlalchemy import update
 
-    from webapp.accounts.users import find_user
+    from webapp.domain.users import find_user
     from webapp.models import TotpAuthenticator
 
     user = find_user(identifier)

@@ -235,8 +235,8 @@ def test_a_stolen_token_shows_from_where_it_came_back(app, new_client, user, smt
 
 def test_events_of_the_parallel_branches_read_in_plain_words(app, client, user):
     """Codes other features record (email, two-factor, passkeys) already have their words."""
-    from webapp.accounts.activity import EVENTS
-    from webapp.accounts.audit import record
+    from webapp.domain.activity import EVENTS
+    from webapp.domain.audit import record
 
     login(at(client, UK))
     codes = [
@@ -270,7 +270,7 @@ def test_events_of_the_parallel_branches_read_in_plain_words(app, client, user):
 
 
 def test_every_code_has_plain_words():
-    from webapp.accounts.activity import EVENTS
+    from webapp.domain.activity import EVENTS
 
     contract = {
         "signup", "login", "login_failed", "logout", "password_changed",
@@ -448,7 +448,7 @@ def test_purge_deletes_only_what_is_older_than_the_setting(app, runner, user):
 
 
 def test_purge_works_in_batches(app, user):
-    from webapp.accounts.activity import purge_activity
+    from webapp.domain.activity import purge_activity
 
     old = datetime.now(UTC) - timedelta(days=200)
     db.session.add_all(
@@ -468,7 +468,7 @@ def test_events_go_with_their_account(app, client, user):
 
 def test_a_signup_without_a_sign_in_keeps_no_device(app, client, user):
     """A signup that signed nobody in (mandatory confirmation) is not "This device" later."""
-    from webapp.accounts.audit import record
+    from webapp.domain.audit import record
 
     owner = db.session.get(User, user.id)
     with app.test_request_context(environ_base={"REMOTE_ADDR": US}):

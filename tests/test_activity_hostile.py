@@ -106,7 +106,7 @@ def test_any_user_agent_and_forwarded_address_is_recorded_safely(
 
 
 def make_alice() -> None:
-    from webapp.accounts.users import create_user
+    from webapp.domain.users import create_user
 
     create_user("alice", "alice@example.com", TEST_PASSWORD)
     db.session.commit()

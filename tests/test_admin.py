@@ -573,7 +573,7 @@ def test_user_text_is_escaped_on_admin_pages(admin_client, admin):
     )
     db.session.commit()
     target = db.session.get(User, nasty_id)
-    from webapp.accounts.audit import record
+    from webapp.domain.audit import record
 
     record("role_changed", actor=admin, target_user=target, details={"note": "<script>x</script>"})
     db.session.commit()

@@ -278,7 +278,7 @@ def test_remember_cookie_attributes(app, client, user):
 
 def test_secure_cookies_when_cookie_secure(secure_app):
     """With COOKIE_SECURE (the production default) cookies are __Host- and Secure."""
-    from webapp.accounts.users import create_user
+    from webapp.domain.users import create_user
 
     create_user("alice", "alice@example.com", TEST_PASSWORD)
     db.session.commit()

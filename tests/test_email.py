@@ -255,7 +255,7 @@ def test_without_mail_server_the_confirmation_link_goes_to_the_log(app, client, 
 
 def test_a_failed_transaction_mails_no_link(app, client, user, smtp):
     """Mail waits for the commit: a link whose token was rolled back is never sent."""
-    from webapp.accounts.addresses import send_confirmation
+    from webapp.domain.addresses import send_confirmation
 
     with app.test_request_context():
         assert send_confirmation(fresh(user))
@@ -573,7 +573,7 @@ def test_admin_sees_confirmation_and_filters_unconfirmed(client, admin, make_use
 
 
 def test_audit_log_names_the_email_events(client, admin):
-    from webapp.admin.services import KNOWN_ACTIONS
+    from webapp.domain.administration import KNOWN_ACTIONS
 
     for code in (
         "email_confirmation_sent",
@@ -617,7 +617,7 @@ def test_create_admin_vouches_for_the_address(runner):
 
 
 def test_mask_hides_most_of_an_address():
-    from webapp.accounts.addresses import mask
+    from webapp.domain.addresses import mask
 
     assert mask("bob@example.com") == "b***@e***.com"
     assert mask("x@localhost") == "x***@l***"

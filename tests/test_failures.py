@@ -117,7 +117,7 @@ def relayed_app(tmp_path):
     )
     app.test_client_class = IsolatedClient
     with app.app_context():
-        from webapp.accounts.users import create_user
+        from webapp.domain.users import create_user
 
         create_user("alice", "alice@example.com", TEST_PASSWORD)
         db.session.commit()

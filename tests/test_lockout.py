@@ -78,7 +78,7 @@ def spellings_of_carol(draw) -> str:
 def test_a_throttled_account_stays_throttled_whatever_the_spelling(
     app, new_client, carol, spelling
 ):
-    from webapp.accounts.users import find_user
+    from webapp.domain.users import find_user
 
     with app.test_request_context():
         assert find_user(spelling).id == carol.id  # the spelling reaches the account

@@ -137,7 +137,7 @@ def test_in_production_without_mail_server_the_link_is_not_logged(app, client, u
 
 
 def test_notice_names_an_unknown_browser_plainly(app, user, smtp):
-    from webapp.accounts.notices import mail_notice
+    from webapp.domain.notices import mail_notice
 
     with app.test_request_context(headers={"User-Agent": BROWSER_UA}):
         mail_notice("password_changed", user, "curl/8.0", "192.0.2.1")

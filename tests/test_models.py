@@ -68,7 +68,7 @@ def test_deleting_a_role_held_by_users_is_restricted(user):
 
 
 def test_username_and_email_are_unique_in_the_database(user, make_user):
-    from webapp.accounts.users import DuplicateAccount, create_user
+    from webapp.domain.users import DuplicateAccount, create_user
 
     with pytest.raises(DuplicateAccount) as taken:
         create_user("alice", "other@example.com", "some password!")

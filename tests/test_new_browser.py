@@ -259,7 +259,7 @@ def test_the_setting_needs_a_fresh_session_and_a_csrf_token(app, new_client, use
 
 
 def test_a_failed_request_mails_nothing(app, new_client, user, smtp, monkeypatch):
-    from webapp.accounts import audit
+    from webapp.domain import audit
 
     login(new_client())
     original = audit.record

@@ -457,7 +457,7 @@ def test_a_signed_in_browser_gets_no_login_options(registered, client):
 
 
 def test_a_passkey_of_one_user_never_completes_a_step_for_another(app, registered, make_user):
-    from webapp.accounts.passkeys import PasskeyRefused, second_factor_options, verify_passkey_for
+    from webapp.domain.passkeys import PasskeyRefused, second_factor_options, verify_passkey_for
 
     alice = db.session.scalars(select(User).where(User.username == "alice")).one()
     bob = make_user("bob")
@@ -482,7 +482,7 @@ def test_a_passkey_of_one_user_never_completes_a_step_for_another(app, registere
 
 
 def test_has_passkey_and_passkey_count(app, registered, make_user):
-    from webapp.accounts.passkeys import has_passkey, passkey_count
+    from webapp.domain.passkeys import has_passkey, passkey_count
 
     alice = db.session.scalars(select(User).where(User.username == "alice")).one()
     bob = make_user("bob")

@@ -174,7 +174,7 @@ def test_link_works_once(client, user, smtp):
 
 def test_link_dies_when_the_password_changes_another_way(client, user, smtp):
     path = mailed_path(smtp, client)
-    from webapp.accounts.credentials import set_password as store_password
+    from webapp.domain.credentials import set_password as store_password
 
     store_password(user, "changed-elsewhere-99")
     db.session.commit()
@@ -346,7 +346,7 @@ def test_reset_from_a_signed_in_browser_signs_it_out(client, user, smtp):
 
 def test_concurrent_second_use_loses(client, user, smtp):
     """The update is conditional on the old hash: of two uses of one link, one wins."""
-    from webapp.accounts.credentials import reset_password
+    from webapp.domain.credentials import reset_password
     from webapp.security.passwords import hash_password
 
     token = mailed_path(smtp, client).rsplit("/", 1)[1]

@@ -100,7 +100,7 @@ def test_signup_is_atomic_when_sign_in_fails(app, client, monkeypatch):
 
 @pytest.mark.parametrize("path", ["/account", "/account/devices"])
 def test_logout_in_secure_mode_deletes_host_cookies_with_their_attributes(secure_app, path):
-    from webapp.accounts.users import create_user
+    from webapp.domain.users import create_user
 
     create_user("alice", "alice@example.com", TEST_PASSWORD)
     db.session.commit()

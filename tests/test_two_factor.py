@@ -669,7 +669,7 @@ def test_an_admin_cannot_reset_their_own_two_factor_there(client, admin):
 
 
 def test_new_audit_actions_have_readable_names(client, admin):
-    from webapp.admin.services import KNOWN_ACTIONS
+    from webapp.domain.administration import KNOWN_ACTIONS
 
     for action in [
         "totp_enabled",

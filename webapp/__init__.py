@@ -77,7 +77,7 @@ def warm_up(app: Flask) -> None:
     alert describes the browser), so no visitor waits for them, and what
     they build is frozen with the rest of start-up.
     """
-    from webapp.accounts.device_list import describe_user_agent
+    from webapp.domain.device_list import describe_user_agent
 
     environment = app.jinja_env
     for name in environment.list_templates(filter_func=lambda name: not name.startswith(".")):
@@ -101,22 +101,23 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from webapp import mail
+    from webapp import i18n, mail
     from webapp.security import throttle
 
+    i18n.init_app(app)
     mail.init_app(app)
     throttle.init_app(app)
 
 
 def register_security(app: Flask) -> None:
-    from webapp import accounts
+    from webapp import domain
     from webapp.security import headers, known_browsers, login, sessions
 
     sessions.init_app(app)
     headers.init_app(app)
     login.init_app(app)
     known_browsers.init_app(app)
-    accounts.init_app(app)
+    domain.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

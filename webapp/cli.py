@@ -23,7 +23,7 @@ def register_commands(app: Flask) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_admin(username: str, email: str, password_stdin: bool) -> None:
     """Create an active admin account."""
-    from webapp.accounts.users import DuplicateAccount, create_user
+    from webapp.domain.users import DuplicateAccount, create_user
     from webapp.models import ADMIN_ROLE
     from webapp.security.identity import IdentityError, canonical_email, canonical_username
     from webapp.security.passwords import password_problems
@@ -47,7 +47,7 @@ def create_admin(username: str, email: str, password_stdin: bool) -> None:
 
     try:
         user = create_user(name, address, password, role_name=ADMIN_ROLE)
-        from webapp.accounts.audit import record
+        from webapp.domain.audit import record
         from webapp.models import utc_now
 
         # The operator vouches for the address: an admin is never locked out
@@ -71,7 +71,7 @@ def purge_devices(older_than_days: int) -> None:
     Also deletes email links spent or expired as long ago and, with
     EMAIL_VERIFICATION=mandatory, accounts never confirmed after 7 days.
     """
-    from webapp.accounts.addresses import purge_unconfirmed, verification_mandatory
+    from webapp.domain.addresses import purge_unconfirmed, verification_mandatory
     from webapp.security.devices import purge_devices as purge
     from webapp.security.email_tokens import purge as purge_email_links
 
@@ -92,7 +92,7 @@ def purge_activity() -> None:
     """Delete security activity older than SECURITY_LOG_DAYS, in batches."""
     from flask import current_app
 
-    from webapp.accounts.activity import purge_activity as purge
+    from webapp.domain.activity import purge_activity as purge
 
     count = purge()
     days = current_app.config["SECURITY_LOG_DAYS"]

@@ -140,7 +140,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "RESET_MAIL_LIMIT": os.environ.get("RESET_MAIL_LIMIT", "1 per 2 minutes"),
         "RESET_TOKEN_MAX_AGE": _int("RESET_TOKEN_MAX_AGE", 3600),
         # optional: signup signs in at once, the address is confirmed later;
-        # mandatory: no sign-in before it is (webapp/accounts/addresses.py).
+        # mandatory: no sign-in before it is (webapp/domain/addresses.py).
         "EMAIL_VERIFICATION": email_verification,
         # Links in mail, and the passkey relying party: its host is the RP ID
         # (browsers refuse an IP address there, hence localhost) and the URL

@@ -22,8 +22,8 @@ from webapp.account.forms import (
     RenamePasskeyForm,
 )
 from webapp.account.security_page import render_security_page
-from webapp.accounts.notices import mail_notice
-from webapp.accounts.passkeys import (
+from webapp.domain.notices import mail_notice
+from webapp.domain.passkeys import (
     PasskeyRefused,
     add_passkey,
     confirm_options,
@@ -33,7 +33,7 @@ from webapp.accounts.passkeys import (
     remove_passkey,
     rename_passkey,
 )
-from webapp.accounts.two_factor import (
+from webapp.domain.two_factor import (
     TwoFactorError,
     refuse_removing_the_last_second_factor,
     second_factor_added,

@@ -16,8 +16,8 @@ from flask import redirect, render_template, request
 from flask_login import current_user
 
 from webapp.account.forms import ConfirmPasswordForm, ConfirmWithPasskeyForm
-from webapp.accounts.credentials import confirm_password
-from webapp.accounts.passkeys import PasskeyRefused, confirm_with_passkey, has_passkey
+from webapp.domain.credentials import confirm_password
+from webapp.domain.passkeys import PasskeyRefused, confirm_with_passkey, has_passkey
 from webapp.extensions import db
 from webapp.security.login import mark_fresh
 

@@ -17,14 +17,14 @@ from webapp.account.forms import (
 from webapp.account.passkeys import register_passkey_views
 from webapp.account.reauth import confirm_password_step
 from webapp.account.security_page import render_security_page
-from webapp.accounts.activity import activity_page
-from webapp.accounts.addresses import CHANGE_LIFETIME, ChangeRefused, request_change
-from webapp.accounts.audit import record
-from webapp.accounts.credentials import confirm_password, set_password
-from webapp.accounts.device_list import device_rows, own_device
-from webapp.accounts.new_browser import set_alerts
-from webapp.accounts.notices import mail_notice
-from webapp.accounts.two_factor import (
+from webapp.domain.activity import activity_page
+from webapp.domain.addresses import CHANGE_LIFETIME, ChangeRefused, request_change
+from webapp.domain.audit import record
+from webapp.domain.credentials import confirm_password, set_password
+from webapp.domain.device_list import device_rows, own_device
+from webapp.domain.new_browser import set_alerts
+from webapp.domain.notices import mail_notice
+from webapp.domain.two_factor import (
     ROLE_REQUIRES,
     TwoFactorError,
     needs_setup,
@@ -33,7 +33,7 @@ from webapp.accounts.two_factor import (
     turn_off_totp,
     turn_on_totp,
 )
-from webapp.accounts.users import delete_account, is_last_active_admin
+from webapp.domain.users import delete_account, is_last_active_admin
 from webapp.extensions import db
 from webapp.models import RevokeReason
 from webapp.security import devices

@@ -10,7 +10,7 @@ from flask import render_template
 from flask_login import current_user
 
 from webapp.account.forms import AddPasskeyForm, NewBrowserAlertsForm
-from webapp.accounts.two_factor import security_overview
+from webapp.domain.two_factor import security_overview
 
 
 def render_security_page(passkey_form: AddPasskeyForm | None = None) -> str:

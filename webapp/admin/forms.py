@@ -19,7 +19,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from webapp.admin.services import (
+from webapp.domain.administration import (
     KNOWN_ACTIONS,
     SEARCH_MAX,
     AdminError,

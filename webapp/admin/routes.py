@@ -8,11 +8,6 @@ import uuid
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from webapp.accounts.audit import record_alone
-from webapp.accounts.notices import mail_notice
-from webapp.accounts.two_factor import device_passed
-from webapp.accounts.users import is_last_active_admin
-from webapp.admin import services
 from webapp.admin.forms import (
     ActionForm,
     AuditFilterForm,
@@ -22,7 +17,12 @@ from webapp.admin.forms import (
     SearchForm,
     UserRoleForm,
 )
-from webapp.admin.services import AdminError
+from webapp.domain import administration
+from webapp.domain.administration import AdminError
+from webapp.domain.audit import record_alone
+from webapp.domain.notices import mail_notice
+from webapp.domain.two_factor import device_passed
+from webapp.domain.users import is_last_active_admin
 from webapp.extensions import db, login_manager
 from webapp.logs import quoted
 from webapp.models import Role, User
@@ -85,7 +85,7 @@ def users():
     valid = form.validate()
     term = (form.q.data or "").strip() if valid else ""
     unconfirmed = bool(form.unconfirmed.data) if valid else False
-    page = services.users_page(
+    page = administration.users_page(
         term,
         after=request.args.get("after"),
         before=request.args.get("before"),
@@ -97,7 +97,7 @@ def users():
 
 
 def _user_or_404(user_id: uuid.UUID) -> User:
-    user = services.find_user(user_id)
+    user = administration.find_user(user_id)
     if user is None:
         abort(404)
     return user
@@ -105,14 +105,14 @@ def _user_or_404(user_id: uuid.UUID) -> User:
 
 def _render_user(user: User, role_form: UserRoleForm | None = None, status: int = 200):
     if role_form is None:
-        role_form = UserRoleForm(choices=services.role_choices(), data={"role": user.role_id})
+        role_form = UserRoleForm(choices=administration.role_choices(), data={"role": user.role_id})
     current_id = current_user.current_device.id if user.id == current_user.id else None
     return (
         render_template(
             "admin/user.html",
             user=user,
             role_form=role_form,
-            devices=services.user_devices(user, current_id),
+            devices=administration.user_devices(user, current_id),
             two_factor_on=user.has_second_factor,
             last_admin=is_last_active_admin(user),
         ),
@@ -136,14 +136,14 @@ def user_action(user_id: uuid.UUID):
     notify = None
     try:
         if action == "role":
-            form = UserRoleForm(choices=services.role_choices())
+            form = UserRoleForm(choices=administration.role_choices())
             if not form.validate_on_submit():
                 return _render_user(user, role_form=form, status=400)
-            changed = services.change_role(user, form.role.data)
+            changed = administration.change_role(user, form.role.data)
             message = f"{user.username} is now {user.role.name}." if changed else "No change."
         elif action in {"deactivate", "activate"}:
             _require_valid(ActionForm())
-            count = services.set_active(user, action == "activate")
+            count = administration.set_active(user, action == "activate")
             if action == "activate":
                 message = f"{user.username} is active again."
             else:
@@ -151,13 +151,13 @@ def user_action(user_id: uuid.UUID):
         elif action == "signout":
             _require_valid(ActionForm())
             keep = current_user.current_device.id if is_self else None
-            count = services.sign_out_devices(user, keep_id=keep)
+            count = administration.sign_out_devices(user, keep_id=keep)
             if is_self:
                 rekey_this_device()
             message = f"Signed {user.username} out of {_devices(count)}."
         elif action == "reset_two_factor":
             _require_valid(ActionForm())
-            count = services.reset_two_factor(user, by=current_user)
+            count = administration.reset_two_factor(user, by=current_user)
             notify = "two_factor_reset"
             message = (
                 f"Two-factor authentication of {user.username} is reset; "
@@ -166,7 +166,7 @@ def user_action(user_id: uuid.UUID):
         elif action == "revoke":
             form = RevokeDeviceForm()
             _require_valid(form)
-            if not services.revoke_user_device(user, form.device_id.data):
+            if not administration.revoke_user_device(user, form.device_id.data):
                 abort(404)
             message = f"That device of {user.username} is signed out."
         else:
@@ -199,7 +199,7 @@ def _devices(count: int) -> str:
 
 def _render_roles(form: CreateRoleForm, status: int = 200):
     return (
-        render_template("admin/roles.html", rows=services.roles_with_counts(), form=form),
+        render_template("admin/roles.html", rows=administration.roles_with_counts(), form=form),
         status,
     )
 
@@ -217,7 +217,7 @@ def create_role():
     form = CreateRoleForm()
     if form.validate_on_submit():
         try:
-            role = services.create_role(
+            role = administration.create_role(
                 form.canonical, form.description.data, mfa_required=form.mfa_required.data
             )
         except AdminError as exc:
@@ -241,7 +241,7 @@ def _render_role(role: Role, form: RoleForm | None = None, status: int = 200):
     form = form or RoleForm(obj=role)
     if role.is_builtin:
         form.name.render_kw = {**(form.name.render_kw or {}), "readonly": True}
-    held = services.role_user_count(role)
+    held = administration.role_user_count(role)
     return render_template("admin/role.html", role=role, form=form, held=held), status
 
 
@@ -260,7 +260,7 @@ def role_action(role_id: int):
         _require_valid(ActionForm())
         name = role.name
         try:
-            services.delete_role(role)
+            administration.delete_role(role)
         except AdminError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -272,7 +272,7 @@ def role_action(role_id: int):
     form = RoleForm()
     if form.validate_on_submit():
         try:
-            services.update_role(
+            administration.update_role(
                 role, form.canonical, form.description.data, mfa_required=form.mfa_required.data
             )
         except AdminError as exc:
@@ -295,7 +295,7 @@ def audit():
     form.validate()
     username = "" if form.user.errors else (form.user.data or "").strip().lower()
     action = "" if form.action.errors else (form.action.data or "")
-    page = services.audit_page(
+    page = administration.audit_page(
         username, action, after=request.args.get("after"), before=request.args.get("before")
     )
     return render_template(
@@ -303,5 +303,5 @@ def audit():
         form=form,
         page=page,
         filters={"user": username or None, "action": action or None},
-        actions=services.KNOWN_ACTIONS,
+        actions=administration.KNOWN_ACTIONS,
     )

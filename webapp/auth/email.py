@@ -12,7 +12,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from webapp.accounts.addresses import (
+from webapp.auth.routes import NO_REFERRER_ENDPOINTS, unconfirmed_user
+from webapp.domain.addresses import (
     AddressTaken,
     PendingLink,
     cancel_change,
@@ -21,7 +22,6 @@ from webapp.accounts.addresses import (
     peek_confirmation,
     send_confirmation,
 )
-from webapp.auth.routes import NO_REFERRER_ENDPOINTS, unconfirmed_user
 from webapp.extensions import db, limiter
 from webapp.models import RevokeReason
 from webapp.security.login import sign_out

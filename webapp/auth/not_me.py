@@ -11,9 +11,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from webapp.accounts.new_browser import alerted_sign_in, sign_out_alerted_device
 from webapp.auth.forms import NotMeForm
 from webapp.auth.routes import NO_REFERRER_ENDPOINTS
+from webapp.domain.new_browser import alerted_sign_in, sign_out_alerted_device
 from webapp.extensions import db
 
 

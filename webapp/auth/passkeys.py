@@ -21,9 +21,9 @@ from flask import (
 )
 from flask_login import current_user
 
-from webapp.accounts.audit import record
-from webapp.accounts.passkeys import PasskeyRefused, login_options, passkey_login
 from webapp.auth.forms import LoginForm, PasskeyLoginForm
+from webapp.domain.audit import record
+from webapp.domain.passkeys import PasskeyRefused, login_options, passkey_login
 from webapp.extensions import db, limiter
 from webapp.forms_common import Form
 from webapp.security.login import sign_in

@@ -11,12 +11,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from webapp.accounts.addresses import mark_confirmed
-from webapp.accounts.audit import record
-from webapp.accounts.credentials import request_password_reset, reset_password
-from webapp.accounts.notices import mail_notice
 from webapp.auth.forms import ResetPasswordForm, ResetRequestForm
 from webapp.auth.routes import NO_REFERRER_ENDPOINTS, limit_posts
+from webapp.domain.addresses import mark_confirmed
+from webapp.domain.audit import record
+from webapp.domain.credentials import request_password_reset, reset_password
+from webapp.domain.notices import mail_notice
 from webapp.extensions import db
 from webapp.models import RevokeReason
 from webapp.security.client import client_ip, user_agent

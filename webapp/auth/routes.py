@@ -22,24 +22,24 @@ from flask import (
 )
 from flask_login import current_user
 
-from webapp.accounts.addresses import (
+from webapp.auth.forms import LoginForm, PasskeyVerifyForm, SignupForm, VerifyForm
+from webapp.domain.addresses import (
     must_confirm_first,
     send_confirmation,
     sign_up_quietly,
     verification_mandatory,
 )
-from webapp.accounts.audit import record, record_alone
-from webapp.accounts.credentials import authenticate
-from webapp.accounts.notices import mail_notice
-from webapp.accounts.passkeys import (
+from webapp.domain.audit import record, record_alone
+from webapp.domain.credentials import authenticate
+from webapp.domain.notices import mail_notice
+from webapp.domain.passkeys import (
     PasskeyRefused,
     has_passkey,
     second_factor_options,
     verify_passkey_for,
 )
-from webapp.accounts.two_factor import verify_second_factor
-from webapp.accounts.users import DuplicateAccount, create_user, find_user, username_taken
-from webapp.auth.forms import LoginForm, PasskeyVerifyForm, SignupForm, VerifyForm
+from webapp.domain.two_factor import verify_second_factor
+from webapp.domain.users import DuplicateAccount, create_user, find_user, username_taken
 from webapp.extensions import db, limiter
 from webapp.forms_common import Form
 from webapp.logs import quoted

@@ -16,7 +16,7 @@ class SecurityEvent(Base):
     """Something that happened to one account, as its owner reads it.
 
     Written in the same transaction as the action it records (see
-    `webapp.accounts.audit.record`). `device_id` names the browser the
+    `webapp.domain.audit.record`). `device_id` names the browser the
     action came from (no foreign key: the event outlives a purged device,
     and device ids are never reused). `country` is an ISO 3166 alpha-2
     code, computed when the event is written. A `new_browser_login` event

@@ -11,7 +11,7 @@ live ones of the same purpose, so only the newest link works.
 Cancel links are the exception: each is the way back of the address it
 was mailed to, so a later link (sent, say, by whoever took the account)
 must not void it. Using one voids the newer ones (see
-`accounts.addresses.cancel_change`).
+`domain.addresses.cancel_change`).
 """
 
 from __future__ import annotations

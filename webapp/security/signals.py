@@ -1,7 +1,7 @@
 """Signals the mechanism sends when the world must hear of something.
 
 The mechanism never mails or audits; the account domain connects to these
-(`webapp.accounts.init_app`). Blinker ships with Flask.
+(`webapp.domain.init_app`). Blinker ships with Flask.
 """
 
 from __future__ import annotations

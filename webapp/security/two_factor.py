@@ -16,7 +16,7 @@
   is passed.
 
 No routes, templates or mail here: the account domain
-(`webapp.accounts.two_factor`) audits and mails.
+(`webapp.domain.two_factor`) audits and mails.
 """
 
 from __future__ import annotations

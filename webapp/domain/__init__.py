@@ -1,11 +1,11 @@
 """The account domain: what more than one page needs to know about users.
 
-Named `accounts` (plural, as in "the accounts we keep") to sit apart from
-the `account` blueprint, which is one person's pages. The layers run one
+The rules of accounts that the pages (the `account`, `auth` and `admin`
+blueprints) share. The layers run one
 way (see docs/architecture.md and `lint-imports`):
 
     pages (auth, account, admin, health, cli)
-      -> accounts (this package)
+      -> domain (this package)
         -> security (the mechanism) and mail
           -> extensions, models
 
@@ -31,7 +31,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Connect the domain's handlers to the mechanism's signals."""
-    from webapp.accounts import audit, new_browser, notices
+    from webapp.domain import audit, new_browser, notices
 
     audit.connect_session_events()
     notices.connect_signals(app)

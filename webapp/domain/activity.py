@@ -1,6 +1,6 @@
 """Each user's security activity: writing it, reading it in plain words, purging it.
 
-`webapp.accounts.audit.record` is the one place that writes: an event that
+`webapp.domain.audit.record` is the one place that writes: an event that
 concerns a user (and whose code is in EVENTS) becomes a row here as well
 as in the admin audit log, in the same transaction as the action.
 """
@@ -14,8 +14,8 @@ from typing import Any
 from flask import current_app, g, has_request_context
 from sqlalchemy import delete, select
 
-from webapp.accounts.device_list import describe_user_agent
-from webapp.accounts.pages import Page, newest_first_page
+from webapp.domain.device_list import describe_user_agent
+from webapp.domain.pages import Page, newest_first_page
 from webapp.extensions import db
 from webapp.models import SecurityEvent, User, utc_now
 from webapp.security.location import describe as describe_location

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
-from webapp.accounts.audit import record
-from webapp.accounts.passkeys import passkey_count
+from webapp.domain.audit import record
+from webapp.domain.passkeys import passkey_count
 from webapp.extensions import db
 from webapp.models import RefreshToken, RevokeReason, User
 from webapp.security import devices, throttle

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from webapp.accounts.audit import record
+from webapp.domain.audit import record
 from webapp.extensions import db
 from webapp.models import ChallengePurpose, User, WebAuthnCredential
 from webapp.security import passkeys as ceremony

@@ -1,4 +1,4 @@
-"""Admin logic: listing and changing users and roles, reading the audit log.
+"""The admin area's rules: listing and changing users and roles, reading the audit log.
 
 Services add and flush; the views commit. Every change records an audit
 event in the same transaction, with the signed-in admin as its actor.
@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.accounts import two_factor
-from webapp.accounts.audit import record
-from webapp.accounts.device_list import DeviceRow, device_rows
-from webapp.accounts.pages import Page
-from webapp.accounts.pages import newest_first_page as _newest_first_page
-from webapp.accounts.users import active_admin_ids
+from webapp.domain import two_factor
+from webapp.domain.audit import record
+from webapp.domain.device_list import DeviceRow, device_rows
+from webapp.domain.pages import Page
+from webapp.domain.pages import newest_first_page as _newest_first_page
+from webapp.domain.users import active_admin_ids
 from webapp.extensions import db
 from webapp.models import ADMIN_ROLE, AuditEvent, RefreshToken, RevokeReason, Role, User
 from webapp.security import devices

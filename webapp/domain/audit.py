@@ -22,7 +22,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_state
 
-from webapp.accounts import activity
+from webapp.domain import activity
 from webapp.extensions import db
 from webapp.logs import quoted
 from webapp.models import AuditEvent, RefreshToken, SecurityEvent, User, utc_now

@@ -13,8 +13,8 @@ from datetime import datetime
 
 from flask import Flask, current_app
 
-from webapp.accounts.audit import record
-from webapp.accounts.device_list import describe_user_agent
+from webapp.domain.audit import record
+from webapp.domain.device_list import describe_user_agent
 from webapp.mail import run_in_background
 from webapp.mail import send as send_mail
 from webapp.models import RefreshToken, User, utc_now

@@ -8,9 +8,9 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from webapp.accounts.audit import record
-from webapp.accounts.notices import public_url
-from webapp.accounts.users import find_user
+from webapp.domain.audit import record
+from webapp.domain.notices import public_url
+from webapp.domain.users import find_user
 from webapp.extensions import db
 from webapp.mail import run_in_background
 from webapp.mail import send as send_mail

@@ -24,17 +24,17 @@ from flask import current_app
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.accounts.audit import record
-from webapp.accounts.device_list import describe_user_agent
-from webapp.accounts.notices import public_url
-from webapp.accounts.users import DuplicateAccount, create_user
+from webapp.domain.audit import record
+from webapp.domain.device_list import describe_user_agent
+from webapp.domain.notices import public_url
+from webapp.domain.users import DuplicateAccount, create_user
 from webapp.extensions import db
 from webapp.mail import run_in_background, send_after_commit
 from webapp.mail import send as send_mail
 from webapp.models import EmailPurpose, RefreshToken, RevokeReason, User, utc_now
 from webapp.security import devices, email_tokens, passwords, throttle
 
-logger = logging.getLogger("webapp.accounts")
+logger = logging.getLogger("webapp.domain")
 
 MANDATORY = "mandatory"
 OPTIONAL = "optional"

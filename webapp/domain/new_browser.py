@@ -23,10 +23,10 @@ from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.wrappers import Response
 
-from webapp.accounts.activity import events_of_this_request
-from webapp.accounts.audit import record
-from webapp.accounts.device_list import describe_user_agent
-from webapp.accounts.notices import public_url
+from webapp.domain.activity import events_of_this_request
+from webapp.domain.audit import record
+from webapp.domain.device_list import describe_user_agent
+from webapp.domain.notices import public_url
 from webapp.extensions import db
 from webapp.mail import run_in_background
 from webapp.mail import send as send_mail
