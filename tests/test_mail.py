@@ -6,12 +6,14 @@ import logging
 import threading
 
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import BROWSER_UA, TEST_PASSWORD, login, post_form
 from tests.smtp import free_port, html_of, reset_link, text_of
 from webapp import create_app
 from webapp.extensions import db
 from webapp.mail import run_in_background, wait_for_mail
+from webapp.models import OutboxMail
 
 NEW_PASSWORD = "a-brand-new-passphrase-42"
 
@@ -96,14 +98,18 @@ def test_background_job_runs_in_a_worker_thread(app):
 def test_unreachable_smtp_server_does_not_break_the_page(app_config, user, caplog):
     # Nothing listens on this port.
     unreachable = create_app({**app_config, "MAIL_PORT": free_port()})
-    with unreachable.app_context(), caplog.at_level(logging.ERROR, logger="webapp.mail"):
+    with unreachable.app_context(), caplog.at_level(logging.WARNING, logger="webapp.mail"):
         client = unreachable.test_client()
         response = post_form(client, "/reset-password", {"email": "alice@example.com"})
+        waiting = db.session.execute(select(OutboxMail.status, OutboxMail.attempts)).all()
         db.session.remove()
         db.engine.dispose()
     assert response.status_code == 200
     assert "Check your email" in response.get_data(as_text=True)
-    assert any("mail job" in r.getMessage() for r in caplog.records)
+    # The mail waits for the next try, and the log says so.
+    assert waiting == [("waiting", 1)]
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "webapp.mail"]
+    assert "not delivered" in warning and "trying again" in warning
 
 
 def test_without_mail_server_the_mail_and_its_link_go_to_the_log(app, client, user, caplog):
@@ -141,5 +147,6 @@ def test_notice_names_an_unknown_browser_plainly(app, user, smtp):
 
     with app.test_request_context(headers={"User-Agent": BROWSER_UA}):
         mail_notice("password_changed", user, "curl/8.0", "192.0.2.1")
+        db.session.commit()  # the notice goes with the change it announces
     [notice] = smtp.to("alice@example.com")
     assert "192.0.2.1" in text_of(notice)

@@ -1,4 +1,4 @@
-"""Flask commands: `flask --app wsgi create-admin`, `purge-devices`, `purge-activity`."""
+"""Flask commands (`flask --app wsgi ...`): accounts, purges, and the mail worker."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(purge_devices)
     app.cli.add_command(purge_activity)
+    app.cli.add_command(send_mail)
 
 
 @click.command("create-admin")
@@ -89,11 +90,24 @@ def purge_devices(older_than_days: int) -> None:
 
 @click.command("purge-activity")
 def purge_activity() -> None:
-    """Delete security activity older than SECURITY_LOG_DAYS, in batches."""
+    """Delete security activity older than SECURITY_LOG_DAYS, and mail done over 7 days ago."""
     from flask import current_app
 
     from webapp.domain.activity import purge_activity as purge
+    from webapp.mail import purge_outbox
 
     count = purge()
     days = current_app.config["SECURITY_LOG_DAYS"]
     click.echo(f"Purged {count} event{'s' if count != 1 else ''} older than {days} days.")
+    mails = purge_outbox()
+    click.echo(f"Purged {mails} mail{'s' if mails != 1 else ''} sent or failed over 7 days ago.")
+
+
+@click.command("send-mail")
+@click.option("--once", is_flag=True, help="Deliver the mail that is due, then exit.")
+def send_mail(once: bool) -> None:
+    """Deliver the outbox until stopped (SIGTERM lets the mail in hand finish)."""
+    from webapp.mail import run_worker
+
+    count = run_worker(once=once)
+    click.echo(f"Delivered {count} mail{'s' if count != 1 else ''}.")

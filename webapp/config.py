@@ -62,6 +62,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
     email_verification = os.environ.get("EMAIL_VERIFICATION", "").strip().lower() or "optional"
     if email_verification not in {"optional", "mandatory"}:
         raise ConfigError("EMAIL_VERIFICATION must be optional or mandatory")
+    mail_worker = os.environ.get("MAIL_WORKER", "").strip().lower() or "thread"
+    if mail_worker not in {"thread", "external"}:
+        raise ConfigError("MAIL_WORKER must be thread or external")
 
     cookie_secure = _flag("COOKIE_SECURE", production)
     # The __Host- prefix pins a cookie to this host and path; browsers accept it
@@ -161,6 +164,14 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # mail right after the response and no worker outlives its test.
         "MAIL_SEND_SYNC": _flag("MAIL_SEND_SYNC", env == "testing"),
         "MAIL_WORKERS": _int("MAIL_WORKERS", 2),
+        # Who delivers the outbox (webapp/mail.py): a thread in each app
+        # process, or only `flask send-mail` workers.
+        "MAIL_WORKER": mail_worker,
+        "MAIL_RETRY_HOURS": _int("MAIL_RETRY_HOURS", 24),
+        # How often a sender looks for mail it was not woken for.
+        "MAIL_POLL_SECONDS": _int("MAIL_POLL_SECONDS", 5),
+        # Under testing, due mail is delivered right after the commit that queued it.
+        "MAIL_DELIVER_INLINE": _flag("MAIL_DELIVER_INLINE", env == "testing"),
         "MAX_CONTENT_LENGTH": 64 * 1024,
         "WTF_CSRF_TIME_LIMIT": None,
         # Flask-Login's own remember cookie is never set (see security/devices.py);

@@ -122,8 +122,8 @@ def add_passkey_view():
         else:
             # Like turning the app on: this browser has just passed a second factor.
             second_factor_added(user, current_user.current_device)
-            db.session.commit()
             mail_notice("passkey_added", user, user_agent(), client_ip(), passkey=passkey.name)
+            db.session.commit()
             flash(f"Passkey “{passkey.name}” added.", "success")
             return redirect(url_for(".security"))
     return render_security_page(passkey_form=form), 400
@@ -162,7 +162,7 @@ def remove_passkey_view(passkey_id: int):
         return redirect(url_for(".security"))
     remove_passkey(user, passkey)
     second_factor_removed(user)
-    db.session.commit()
     mail_notice("passkey_removed", user, user_agent(), client_ip(), passkey=name)
+    db.session.commit()
     flash(f"Passkey “{name}” removed.", "success")
     return redirect(url_for(".security"))

@@ -1,4 +1,4 @@
-"""Views of the admin blueprint: users, roles and the audit log."""
+"""Views of the admin blueprint: users, roles, the audit log and mail delivery."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from webapp.domain.two_factor import device_passed
 from webapp.domain.users import is_last_active_admin
 from webapp.extensions import db, login_manager
 from webapp.logs import quoted
+from webapp.mail import delivery_counts
 from webapp.models import Role, User
 from webapp.security.login import fresh_login_required, rekey_this_device
 
@@ -175,9 +176,9 @@ def user_action(user_id: uuid.UUID):
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for(".user_detail", user_id=user_id))
-    db.session.commit()
     if notify:
         mail_notice(notify, user, None, None)
+    db.session.commit()
     flash(message, "success")
     if is_self and not (user.is_active and user.is_admin):
         # The admin gave up their own access: the admin pages would now refuse them.
@@ -305,3 +306,15 @@ def audit():
         filters={"user": username or None, "action": action or None},
         actions=administration.KNOWN_ACTIONS,
     )
+
+
+# --- mail delivery ----------------------------------------------------------
+
+
+@bp.get("/mail")
+def mail_delivery():
+    """Show how the outbox is doing: counts and the oldest waiting mail's age, no content."""
+    counts = delivery_counts()
+    oldest = counts.oldest_waiting
+    minutes = None if oldest is None else int(oldest.total_seconds() // 60)
+    return render_template("admin/mail.html", counts=counts, oldest_minutes=minutes)

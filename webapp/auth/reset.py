@@ -72,8 +72,8 @@ def reset_password_view(token: str):
             mark_confirmed(user, via="reset")
         if current_user.is_authenticated:
             sign_out(RevokeReason.RESET)
-        db.session.commit()
         mail_notice("password_changed", user, user_agent(), client_ip())
+        db.session.commit()
         flash("Your password is set. Log in with your new password.", "success")
         return redirect(url_for(".login"))
     return render_template("auth/reset_password.html", form=form, token=token)

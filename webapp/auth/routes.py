@@ -260,10 +260,10 @@ def verify():
             return page, 429, {"Retry-After": str(exc.retry_after)}
         method = result.method
         if method is None:
-            db.session.commit()  # the failure's audit row
             if result.replayed:
                 # A right code used before: someone may be watching the owner's screen.
                 mail_notice("totp_replayed", user, user_agent(), client_ip())
+            db.session.commit()  # the failure's audit row (and the notice)
             if mfa.count_pending_failure() >= current_app.config["MFA_MAX_ATTEMPTS"]:
                 mfa.end_pending_step()
                 flash(TOO_MANY_CODES, "error")
@@ -277,9 +277,9 @@ def verify():
                 target_user=user,
                 details={"remember": pending.remember, "method": method},
             )
-            db.session.commit()
             if method == mfa.METHOD_RECOVERY:
                 mail_notice("recovery_code_used", user, user_agent(), client_ip())
+            db.session.commit()
             return redirect(safe_next(pending.next) or url_for("account.overview"))
     return _verify_page(form, pending)
 

@@ -94,7 +94,6 @@ def send_reset_link(email: str, ip: str | None) -> None:
         return
     link = public_url("auth.reset_password", token=reset_tokens.make_token(user))
     record("password_reset_requested", target_user=user, ip=ip, details={"ip": ip})
-    db.session.commit()
     send_mail(
         user.email,
         "Reset your Keystone password",
@@ -103,6 +102,7 @@ def send_reset_link(email: str, ip: str | None) -> None:
         link=link,
         minutes=current_app.config["RESET_TOKEN_MAX_AGE"] // 60,
     )
+    db.session.commit()
 
 
 def reset_password(user: User, password: str) -> bool:

@@ -18,17 +18,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import Flask, after_this_request, current_app
+from flask import Flask, current_app
 from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from werkzeug.wrappers import Response
 
 from webapp.domain.activity import events_of_this_request
 from webapp.domain.audit import record
 from webapp.domain.device_list import describe_user_agent
 from webapp.domain.notices import public_url
 from webapp.extensions import db
-from webapp.mail import run_in_background
 from webapp.mail import send as send_mail
 from webapp.models import KnownBrowser, RefreshToken, RevokeReason, SecurityEvent, User, utc_now
 from webapp.security import devices, known_browsers, signals
@@ -146,13 +144,8 @@ def check_browser(user: User, device: RefreshToken) -> None:
         not_me_link=public_url("auth.not_me", token=token),
         devices_link=public_url("account.device_list"),
     )
-
-    @after_this_request
-    def _mail_after_commit(response: Response) -> Response:
-        # Mailed once the sign-in is stored: a failed request mails nothing.
-        if response.status_code < 400:
-            run_in_background(send_alert, alert)
-        return response
+    # Written to the outbox in the sign-in's transaction: a failed sign-in mails nothing.
+    send_alert(alert)
 
 
 def _settings():

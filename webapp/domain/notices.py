@@ -8,14 +8,12 @@ audit row and a notice here.
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 
 from flask import Flask, current_app
 
 from webapp.domain.audit import record
 from webapp.domain.device_list import describe_user_agent
-from webapp.mail import run_in_background
 from webapp.mail import send as send_mail
 from webapp.models import RefreshToken, User, utc_now
 from webapp.security import signals
@@ -46,20 +44,23 @@ def mail_notice(
 ) -> None:
     """Queue a security notice naming the browser, the time and the address.
 
+    The notice is written to the outbox in the current transaction: call
+    this before the commit of the change it announces.
+
     `password_changed` follows a change or reset; `device_stolen` follows a
     remember token that came back after it was replaced; the two-factor
     notices follow turning the authenticator app on or off, a recovery code
     used, and an admin's reset; `passkey_added` and `passkey_removed` name
     the passkey (`passkey=`).
     """
-    run_in_background(
-        functools.partial(send_notice, **extra),
+    send_notice(
         notice,
         user.email,
         user.username,
         describe_user_agent(user_agent),
         utc_now(),
         ip,
+        **extra,
     )
 
 

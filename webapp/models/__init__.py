@@ -5,6 +5,7 @@ from sqlalchemy.orm import column_property
 from webapp.models.audit import AuditEvent
 from webapp.models.base import Base, UTCDateTime, utc_now
 from webapp.models.email_token import EmailPurpose, EmailToken
+from webapp.models.outbox import MailStatus, OutboxMail
 from webapp.models.passkey import ChallengePurpose, WebAuthnChallenge, WebAuthnCredential
 from webapp.models.refresh_token import RefreshToken, RevokeReason
 from webapp.models.role import ADMIN_ROLE, BUILTIN_ROLES, USER_ROLE, Role
@@ -22,6 +23,8 @@ __all__ = [
     "EmailPurpose",
     "EmailToken",
     "KnownBrowser",
+    "MailStatus",
+    "OutboxMail",
     "RecoveryCode",
     "RefreshToken",
     "RevokeReason",
