@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import re
 import socket
@@ -17,17 +18,34 @@ LINK_RE = re.compile(r"https?://\S+/reset-password/[A-Za-z0-9_.\-]+")
 
 
 class Mailbox:
-    """The SMTP handler: every delivered message, parsed."""
+    """The SMTP handler: every delivered message, parsed.
+
+    `refuse(n)` makes it answer the next n messages "451 try again later"
+    (kept in `refused`), and `delay` makes it take that long over each one.
+    """
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.refused: list[EmailMessage] = []
+        self.refusals = 0
+        self.delay = 0.0
         self._lock = threading.Lock()
+
+    def refuse(self, count: int) -> None:
+        with self._lock:
+            self.refusals = count
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         message = email.message_from_bytes(envelope.content, policy=default)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self._lock:
+            if self.refusals:
+                self.refusals -= 1
+                self.refused.append(message)
+                return "451 4.3.0 Try again later"
             self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted for delivery"
@@ -59,14 +77,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class SmtpServer:
+    """An SMTP server on one loopback port that can go down and come back on it."""
+
+    def __init__(self) -> None:
+        self.mailbox = Mailbox(free_port())
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.mailbox.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
 @contextmanager
 def smtp_server() -> Iterator[Mailbox]:
     """Run an SMTP server on a free loopback port for the length of the block."""
-    port = free_port()
-    mailbox = Mailbox(port)
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
+    server = SmtpServer()
+    server.start()
     try:
-        yield mailbox
+        yield server.mailbox
     finally:
-        controller.stop()
+        server.stop()

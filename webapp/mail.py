@@ -107,7 +107,6 @@ _CLAIMED = (
 )
 # Failures that end the connection: the batch's other mails wait for the next try.
 _CONNECTION_ERRORS = (
-    OSError,
     smtplib.SMTPServerDisconnected,
     smtplib.SMTPConnectError,
     smtplib.SMTPHeloError,
@@ -404,6 +403,7 @@ def _claim(limit: int) -> list[Claimed]:
 
 
 def _deliver(batch: list[Claimed], stopping: threading.Event | None) -> int:
+    """Send a claimed batch over one SMTP connection; return how many the server took."""
     config = current_app.config
     connection = mail.get_connection() if config["MAIL_SERVER"] else None
     delivered = 0
@@ -422,11 +422,12 @@ def _deliver(batch: list[Claimed], stopping: threading.Event | None) -> int:
                 _finish(claimed, SENT if config["ENV_NAME"] != "production" else FAILED)
                 continue
             try:
+                connection.open()
                 connection.send_messages([message])
             except (smtplib.SMTPException, OSError) as exc:
                 _try_again(claimed, exc)
-                if isinstance(exc, _CONNECTION_ERRORS):
-                    connection.connection = None
+                if _connection_lost(exc):
+                    # Down, refusing or timing out: the rest of the batch waits too.
                     for later in batch[index + 1 :]:
                         _try_again(later, exc, quiet=True)
                     break
@@ -436,11 +437,24 @@ def _deliver(batch: list[Claimed], stopping: threading.Event | None) -> int:
             delivered += 1
     finally:
         if connection is not None:
-            try:
-                connection.close()
-            except (smtplib.SMTPException, OSError):
-                connection.connection = None
+            _close(connection)
     return delivered
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether a failure ended the conversation (not one message refused, as by a 451)."""
+    if isinstance(exc, _CONNECTION_ERRORS):
+        return True
+    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+
+
+def _close(connection: Any) -> None:
+    try:
+        connection.close()
+    except (smtplib.SMTPException, OSError):
+        smtp, connection.connection = connection.connection, None
+        if smtp is not None:
+            smtp.close()
 
 
 def _message(row: Row) -> EmailMultiAlternatives:
@@ -608,6 +622,7 @@ def run_worker(once: bool = False) -> int:
     poll = current_app.config["MAIL_POLL_SECONDS"]
     backlog = BacklogWatch()
     delivered = 0
+    logger.info("mail worker started (pid %d)", os.getpid())
     try:
         while not stopping.is_set():
             try:
