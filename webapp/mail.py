@@ -354,10 +354,11 @@ def deliver_due(stopping: threading.Event | None = None) -> int:
     """
     delivered = 0
     while not (stopping and stopping.is_set()):
-        batch = _claim(BATCH)
-        if not batch:
+        batch = _claim()
+        if batch:
+            delivered += _deliver(batch, stopping)
+        if len(batch) < BATCH:
             break
-        delivered += _deliver(batch, stopping)
     return delivered
 
 
@@ -372,34 +373,43 @@ class Claimed:
     claim: str
 
 
-def _claim(limit: int) -> list[Claimed]:
+# The claim's statements, composed once.
+_DUE = (
+    select(_C.id)
+    .where(_C.status == WAITING, _C.next_attempt_at <= bindparam("now"))
+    .order_by(_C.next_attempt_at, _C.id)
+)
+_ANY_DUE = _DUE.limit(1)
+_DUE_SKIP_LOCKED = _DUE.limit(BATCH).with_for_update(skip_locked=True)
+_TAKE = update(_OUTBOX).values(
+    next_attempt_at=bindparam("lease_end"),
+    claim=bindparam("new_claim"),
+    attempts=_C.attempts + 1,
+)
+_TAKE_IDS = _TAKE.where(_C.id.in_(bindparam("ids", expanding=True))).returning(*_CLAIMED)
+# SQLite: one statement, run under the database's write lock, so its
+# condition is checked against what other senders committed.
+_TAKE_DUE = _TAKE.where(
+    _C.id.in_(_DUE.limit(BATCH).scalar_subquery()),
+    _C.status == WAITING,
+    _C.next_attempt_at <= bindparam("now"),
+).returning(*_CLAIMED)
+
+
+def _claim() -> list[Claimed]:
     now = utc_now()
-    claim = secrets.token_hex(16)
-    due = (
-        select(_C.id)
-        .where(_C.status == WAITING, _C.next_attempt_at <= now)
-        .order_by(_C.next_attempt_at, _C.id)
-        .limit(limit)
-    )
-    take = update(_OUTBOX).values(
-        next_attempt_at=now + _lease(), claim=claim, attempts=_C.attempts + 1
-    )
+    values = {"now": now, "lease_end": now + _lease(), "new_claim": secrets.token_hex(16)}
     with db.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            ids = connection.scalars(due.with_for_update(skip_locked=True)).all()
+            ids = connection.scalars(_DUE_SKIP_LOCKED, values).all()
             if not ids:
                 return []
-            statement = take.where(_C.id.in_(ids))
+            rows = connection.execute(_TAKE_IDS, {**values, "ids": ids}).all()
         else:
-            # One statement: SQLite runs it under its write lock, so the
-            # condition is checked against what other senders committed.
-            statement = take.where(
-                _C.id.in_(due.scalar_subquery()),
-                _C.status == WAITING,
-                _C.next_attempt_at <= now,
-            )
-        rows = connection.execute(statement.returning(*_CLAIMED)).all()
-    return [Claimed(row, claim) for row in sorted(rows, key=lambda row: row.id)]
+            if connection.execute(_ANY_DUE, values).first() is None:
+                return []  # nothing due: no write lock taken
+            rows = connection.execute(_TAKE_DUE, values).all()
+    return [Claimed(row, values["new_claim"]) for row in sorted(rows, key=lambda row: row.id)]
 
 
 def _deliver(batch: list[Claimed], stopping: threading.Event | None) -> int:
@@ -424,6 +434,9 @@ def _deliver(batch: list[Claimed], stopping: threading.Event | None) -> int:
             try:
                 connection.open()
                 connection.send_messages([message])
+            except ValueError as exc:  # a header with a newline: it never will go
+                _give_up(claimed, exc)
+                continue
             except (smtplib.SMTPException, OSError) as exc:
                 _try_again(claimed, exc)
                 if _connection_lost(exc):
@@ -477,8 +490,6 @@ def _message(row: Row) -> EmailMultiAlternatives:
         headers={"Message-ID": row.message_id},
     )
     message.attach_alternative(html, "text/html")
-    # Built now, so a header with a newline fails here, not in the SMTP conversation.
-    message.message()
     return message
 
 
