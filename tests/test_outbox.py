@@ -250,6 +250,27 @@ def test_a_rolled_back_request_sends_no_mail(app, user, smtp):
     assert len(smtp.to("alice@example.com")) == 1
 
 
+def test_mail_queued_after_the_last_commit_is_not_sent_and_the_log_says_so(app, user, smtp, caplog):
+    @app.get("/test/mail-without-commit")
+    def mail_without_commit():
+        send(
+            "alice@example.com",
+            "Your Keystone password was changed",
+            "password_changed",
+            username="alice",
+            browser="Firefox on Linux",
+            when=utc_now(),
+            ip=None,
+            reset_link="http://localhost:5000/reset-password",
+        )
+        return "done"
+
+    with caplog.at_level(logging.WARNING, logger="webapp.mail"):
+        assert app.test_client().get("/test/mail-without-commit").status_code == 200
+    assert outbox() == [] and smtp.messages == []
+    assert any("ended without a commit" in r.getMessage() for r in caplog.records)
+
+
 def test_a_failed_password_change_queues_no_notice(app, client, user, smtp):
     from tests.conftest import login
 

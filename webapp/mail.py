@@ -181,6 +181,7 @@ def init_app(app: Flask) -> None:
         # Started by the first request of each process, never by a command
         # (`flask db upgrade` must not start sending).
         app.before_request(sender.ensure_running)
+    app.teardown_appcontext(_warn_of_uncommitted_mail)
     if not event.contains(Session, "after_commit", _queued_mail_committed):
         event.listen(Session, "after_commit", _queued_mail_committed)
         event.listen(Session, "after_rollback", _queued_mail_dropped)
@@ -254,6 +255,18 @@ def _queued_mail_committed(session: Session) -> None:
 
 def _queued_mail_dropped(session: Session) -> None:
     session.info.pop(QUEUED_KEY, None)
+
+
+def _warn_of_uncommitted_mail(exc: BaseException | None) -> None:
+    """Say so when mail was queued and its transaction then neither committed nor rolled back.
+
+    That mail is dropped with the transaction: the code that queued it
+    should have committed after queuing (a notice goes before the commit).
+    """
+    if exc is None and db.session.registry.has() and db.session().info.get(QUEUED_KEY):
+        logger.warning(
+            "mail was queued in a transaction that ended without a commit: it is not sent"
+        )
 
 
 def _plain(value: Any) -> Any:
