@@ -69,6 +69,8 @@ KNOWN_ACTIONS: dict[str, str] = {
     "passkey_added": "Passkey added",
     "passkey_removed": "Passkey removed",
     "passkey_refused": "Passkey refused",
+    "new_browser_alerts_on": "New-sign-in emails turned on",
+    "new_browser_alerts_off": "New-sign-in emails turned off",
 }
 
 
