@@ -79,7 +79,12 @@ _BROWSER_SEEN = select(
     select(_KNOWN.c.last_seen_at).where(_MINE, _THIS_BROWSER).scalar_subquery(),
     exists().where(_MINE),
 )
-_SEEN_AGAIN = update(_KNOWN).where(_MINE, _THIS_BROWSER).values(last_seen_at=bindparam("now"))
+# An UPDATE's bind names may not be its columns' names.
+_SEEN_AGAIN = (
+    update(_KNOWN)
+    .where(_KNOWN.c.user_id == bindparam("owner"), _KNOWN.c.browser_hash == bindparam("digest"))
+    .values(last_seen_at=bindparam("now"))
+)
 _USERS = User.__table__
 _FIRST_SIGN_IN = (
     update(_USERS)
@@ -137,7 +142,7 @@ def check_browser(user: User, device: RefreshToken) -> None:
     now = utc_now()
     if last_seen is not None:
         if last_seen < now - SEEN_PRECISION:
-            connection.execute(_SEEN_AGAIN, {**params, "now": now})
+            connection.execute(_SEEN_AGAIN, {"owner": user.id, "digest": digest, "now": now})
         return
     _remember_browser(user, digest)
     if not any_seen and user.first_sign_in_at is None:
