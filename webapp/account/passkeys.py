@@ -1,253 +1,184 @@
-"""Passkeys as the pages share them: listing, adding, removing, signing in, confirming.
+"""Passkeys on the security page: add, list, rename, remove; "Use a passkey" to confirm.
 
-The ceremonies live in the mechanism (`webapp.security.passkeys`); here
-their outcomes become audit rows, mail and the messages people read.
-Services add and flush; the views commit, on refusals too, so a used
-challenge stays used and the refusal stays in the audit log.
+Registered on the account blueprint (`register_passkey_views`), so every
+view here is for a signed-in user. The page part lives in
+`templates/account/_passkeys.html`, which asks `passkey_panel()` for what
+it shows; any view rendering it needs nothing else.
 
-For two-factor authentication: `has_passkey` / `passkey_count` tell
-whether a passkey counts as a second factor, and `verify_passkey_for`
-checks a passkey answer for one given user (a passkey of user A never
-completes a step for user B).
+The browser asks for its ceremony options with a POST carrying the page's
+CSRF token (`static/js/passkeys.js`): each one writes a single-use
+challenge, so that happens when the person clicks, not on every page view,
+and whichever view renders the page needs no commit of its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from flask import Blueprint, Response, abort, flash, redirect, url_for
+from flask_login import current_user
 
-from sqlalchemy import delete, func, select
-
-from webapp.domain.audit import record
+from webapp.account.forms import (
+    ActionForm,
+    AddPasskeyForm,
+    RenamePasskeyForm,
+)
+from webapp.account.security_page import render_security_page
+from webapp.domain.notices import mail_notice
+from webapp.domain.passkeys import (
+    PasskeyRefused,
+    add_passkey,
+    confirm_options,
+    own_passkey,
+    passkey_rows,
+    registration_options,
+    remove_passkey,
+    rename_passkey,
+)
+from webapp.domain.two_factor import (
+    TwoFactorError,
+    refuse_removing_the_last_second_factor,
+    second_factor_added,
+    second_factor_removed,
+)
 from webapp.extensions import db
-from webapp.models import ChallengePurpose, RefreshToken, RevokeReason, User, WebAuthnCredential
-from webapp.security import devices
-from webapp.security import passkeys as ceremony
-from webapp.security.passkeys import PasskeyError
-from webapp.templating import format_datetime
-
-NAME_MAX = 60
-# MAX_PASSKEY_ID: ids past the INTEGER column (32 bits on PostgreSQL) name nothing.
-MAX_PASSKEY_ID = 2**31 - 1
-
-# What people read when a ceremony is refused: never the library's text.
-MESSAGES = {
-    "malformed": "Your browser did not send a passkey. Try again.",
-    "expired": "That passkey request has expired or was already used. Try again.",
-    "unknown": "That passkey is not registered here. Use another way to sign in.",
-    "verification": "That passkey could not be verified. Try again.",
-    "sign_count": (
-        "That passkey was refused: its counter went backwards, so it may have been copied. "
-        "Use another way in, and remove the passkey if you do not trust it."
-    ),
-    "duplicate": "That passkey is already registered.",
-    "inactive": "That passkey cannot be used to sign in.",
-}
+from webapp.i18n import _, ngettext
+from webapp.security.client import client_ip, user_agent
+from webapp.security.login import fresh_login_required, rekey_this_device
 
 
-class PasskeyRefused(Exception):
-    """A passkey ceremony was refused; `message` is for the page."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.message = MESSAGES[reason]
-
-
-@dataclass(frozen=True, slots=True)
-class PasskeyRow:
-    """What the security page shows for one passkey, ready to print."""
-
-    id: int
-    name: str
-    added: str
-    last_used: str
-    synced: bool
-
-
-def passkey_count(user: User) -> int:
-    """Return how many passkeys the user has."""
-    return db.session.scalar(
-        select(func.count())
-        .select_from(WebAuthnCredential)
-        .where(WebAuthnCredential.user_id == user.id)
+def register_passkey_views(bp: Blueprint) -> None:
+    """Add the passkey views to the account blueprint."""
+    bp.add_url_rule(
+        "/security/passkeys/options",
+        endpoint="passkey_options",
+        view_func=passkey_options,
+        methods=["POST"],
     )
-
-
-def has_passkey(user: User) -> bool:
-    """Return whether the user has a passkey (it counts as a second factor)."""
-    return (
-        db.session.scalar(
-            select(WebAuthnCredential.id).where(WebAuthnCredential.user_id == user.id).limit(1)
-        )
-        is not None
+    bp.add_url_rule(
+        "/security/passkeys", endpoint="add_passkey", view_func=add_passkey_view, methods=["POST"]
     )
+    bp.add_url_rule(
+        "/security/passkeys/<int:passkey_id>/rename",
+        endpoint="rename_passkey",
+        view_func=rename_passkey_view,
+        methods=["POST"],
+    )
+    bp.add_url_rule(
+        "/security/passkeys/<int:passkey_id>/remove",
+        endpoint="remove_passkey",
+        view_func=remove_passkey_view,
+        methods=["POST"],
+    )
+    bp.add_url_rule(
+        "/confirm/passkey-options",
+        endpoint="confirm_passkey_options",
+        view_func=confirm_passkey_options,
+        methods=["POST"],
+    )
+    # A template global, not a context processor: nothing to run at every render.
+    bp.add_app_template_global(passkey_panel, "passkey_panel")
 
 
-def passkey_rows(user: User) -> list[PasskeyRow]:
-    """Return the user's passkeys, oldest first, described for display."""
-    found = db.session.execute(
-        select(
-            WebAuthnCredential.id,
-            WebAuthnCredential.name,
-            WebAuthnCredential.created_at,
-            WebAuthnCredential.last_used_at,
-            WebAuthnCredential.backup_eligible,
-        )
-        .where(WebAuthnCredential.user_id == user.id)
-        .order_by(WebAuthnCredential.created_at, WebAuthnCredential.id)
-    ).all()
-    return [
-        PasskeyRow(
-            id=row.id,
-            name=row.name,
-            added=format_datetime(row.created_at),
-            last_used=format_datetime(row.last_used_at) if row.last_used_at else "Never",
-            synced=row.backup_eligible,
-        )
-        for row in found
-    ]
+def passkey_panel(form: AddPasskeyForm | None = None) -> dict:
+    """Return what `_passkeys.html` shows for the signed-in user (read only)."""
+    return {
+        "form": form or AddPasskeyForm(formdata=None),
+        "rows": passkey_rows(current_user),
+    }
 
 
-def own_passkey(user: User, passkey_id: int) -> WebAuthnCredential | None:
-    """Return the user's passkey with this id; another user's is None."""
-    if not 0 < passkey_id <= MAX_PASSKEY_ID:
-        return None
-    return db.session.scalars(
-        select(WebAuthnCredential).where(
-            WebAuthnCredential.id == passkey_id, WebAuthnCredential.user_id == user.id
-        )
-    ).first()
+def passkey_options():
+    """Answer the browser with options for adding a passkey (a fresh challenge)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    options = registration_options(current_user)
+    db.session.commit()
+    return jsonify_options(options)
 
 
-# --- options (each issues a challenge: the view commits) ---------------------
+def confirm_passkey_options():
+    """Answer the browser with options for confirming it is this user with a passkey."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    options = confirm_options(current_user)
+    db.session.commit()
+    return jsonify_options(options)
 
 
-def registration_options(user: User) -> str:
-    """Return the JSON options for adding a passkey to the user."""
-    return ceremony.registration_options(user)
+def jsonify_options(options: str) -> Response:
+    """Answer with the options JSON as the library wrote it."""
+    return Response(options, mimetype="application/json")
 
 
-def login_options() -> str:
-    """Return the JSON options for signing in with any discoverable passkey."""
-    return ceremony.authentication_options(ChallengePurpose.AUTHENTICATE)
+@fresh_login_required
+def add_passkey_view():
+    """Store the passkey the browser just made, under the name given."""
+    form = AddPasskeyForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            passkey = add_passkey(user, form.credential.data or "", form.name.data or "")
+        except PasskeyRefused as exc:
+            db.session.commit()  # the challenge is used up, the refusal audited
+            form.form_errors.append(exc.message)
+        else:
+            # Like turning the app on: this browser has just passed a second factor,
+            # which a copied session or remember cookie of it must not inherit.
+            second_factor_added(user, current_user.current_device)
+            rekey_this_device()
+            db.session.commit()
+            mail_notice("passkey_added", user, user_agent(), client_ip(), passkey=passkey.name)
+            flash(f"Passkey “{passkey.name}” added.", "success")
+            return redirect(url_for(".security"))
+    return render_security_page(passkey_form=form), 400
 
 
-def confirm_options(user: User) -> str:
-    """Return the JSON options for confirming it is the user, with one of their passkeys."""
-    return ceremony.authentication_options(ChallengePurpose.REAUTHENTICATE, user)
+def rename_passkey_view(passkey_id: int):
+    """Give one of the user's passkeys another name."""
+    form = RenamePasskeyForm()
+    passkey = own_passkey(current_user, passkey_id)
+    if passkey is None:
+        abort(404)
+    if form.validate_on_submit():
+        rename_passkey(passkey, form.name.data or "")
+        db.session.commit()
+        flash("Passkey renamed.", "success")
+    else:
+        for message in form.name.errors or ["The form expired. Try again."]:
+            flash(message, "error")
+    return redirect(url_for(".security"))
 
 
-def second_factor_options(user: User) -> str:
-    """Return the JSON options for a passkey as the second factor of the user's login."""
-    return ceremony.authentication_options(ChallengePurpose.AUTHENTICATE, user)
-
-
-# --- changes -----------------------------------------------------------------
-
-
-def add_passkey(user: User, response: str, name: str) -> WebAuthnCredential:
-    """Verify a new passkey and add it to the user; raises PasskeyRefused."""
+@fresh_login_required
+def remove_passkey_view(passkey_id: int):
+    """Remove one of the user's passkeys; the owner is mailed."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    passkey = own_passkey(current_user, passkey_id)
+    if passkey is None:
+        abort(404)
+    user = current_user._get_current_object()
+    name = passkey.name
     try:
-        passkey = ceremony.verify_registration(user, response, name.strip()[:NAME_MAX])
-    except PasskeyError as exc:
-        record(
-            "passkey_refused",
-            target_user=user,
-            details={"ceremony": "register", "reason": exc.reason},
+        refuse_removing_the_last_second_factor(user, "passkey")
+    except TwoFactorError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for(".security"))
+    device = current_user.current_device
+    signed_out = remove_passkey(user, passkey, keep_device_id=device.id)
+    if device.passkey_id == passkey_id:
+        # This browser stays (it just proved who it is); a copy of it does not.
+        rekey_this_device()
+    second_factor_removed(user)
+    db.session.commit()
+    mail_notice("passkey_removed", user, user_agent(), client_ip(), passkey=name)
+    if signed_out:
+        message = ngettext(
+            "Passkey “%(name)s” removed; %(num)d device that signed in with it is signed out.",
+            "Passkey “%(name)s” removed; %(num)d devices that signed in with it are signed out.",
+            signed_out,
+            name=name,
         )
-        raise PasskeyRefused(exc.reason) from None
-    record("passkey_added", target_user=user, details={"passkey": passkey.id, "name": passkey.name})
-    return passkey
-
-
-def rename_passkey(passkey: WebAuthnCredential, name: str) -> None:
-    """Give a passkey a new name."""
-    passkey.name = name.strip()[:NAME_MAX]
-
-
-def remove_passkey(user: User, passkey: WebAuthnCredential, *, keep_device_id: int) -> int:
-    """Remove one of the user's passkeys and sign out the devices it signed in; return how many.
-
-    It signs in nowhere from now on, and nothing it signed in stays signed
-    in, remember cookies included; the device removing it stays (it has
-    just proved who it is).
-    """
-    signed_out = devices.revoke_where(
-        RefreshToken.user_id == user.id,
-        RefreshToken.passkey_id == passkey.id,
-        RefreshToken.id != keep_device_id,
-        reason=RevokeReason.PASSKEY_REMOVED,
-    )
-    record(
-        "passkey_removed",
-        target_user=user,
-        details={"passkey": passkey.id, "name": passkey.name, "devices": signed_out},
-    )
-    db.session.delete(passkey)
-    db.session.flush()
-    return signed_out
-
-
-def remove_all_passkeys(user: User) -> int:
-    """Remove every passkey of the user (an admin's two-factor reset); return how many."""
-    result = db.session.execute(
-        delete(WebAuthnCredential)
-        .where(WebAuthnCredential.user_id == user.id)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount or 0
-
-
-# --- proving who you are -----------------------------------------------------
-
-
-def _refused(
-    action: str, exc: PasskeyError, ceremony_name: str, user: User | None = None
-) -> PasskeyRefused:
-    owner = user or (exc.credential.user if exc.credential is not None else None)
-    details = {"method": "passkey", "ceremony": ceremony_name, "reason": exc.reason}
-    if exc.credential is not None:
-        details["passkey"] = exc.credential.id
-    record(action, target_user=owner, details=details)
-    return PasskeyRefused(exc.reason)
-
-
-def passkey_login(response: str) -> WebAuthnCredential:
-    """Return the discoverable passkey that answered, of an active user; raises PasskeyRefused.
-
-    A refusal is audited as a failed login (method passkey), with the
-    account when the passkey names one. The other rules of a sign-in
-    (`credentials.admission`) are the caller's to apply.
-    """
-    try:
-        passkey = ceremony.verify_authentication(response, ChallengePurpose.AUTHENTICATE)
-    except PasskeyError as exc:
-        raise _refused("login_failed", exc, "login") from None
-    if not passkey.user.is_active:
-        record(
-            "login_failed",
-            target_user=passkey.user,
-            details={"method": "passkey", "ceremony": "login", "reason": "inactive"},
-        )
-        raise PasskeyRefused("inactive")
-    return passkey
-
-
-def confirm_with_passkey(user: User, response: str) -> WebAuthnCredential:
-    """Check that the signed-in user answered with one of their passkeys; raises PasskeyRefused."""
-    try:
-        return ceremony.verify_authentication(response, ChallengePurpose.REAUTHENTICATE, user)
-    except PasskeyError as exc:
-        raise _refused("passkey_refused", exc, "reauthenticate", user) from None
-
-
-def verify_passkey_for(user: User, response: str) -> WebAuthnCredential:
-    """Check a passkey answer as the second factor of `user`'s login; raises PasskeyRefused.
-
-    The challenge must have come from `second_factor_options(user)` and the
-    passkey must be the user's own. A refusal is audited as a failed login.
-    """
-    try:
-        return ceremony.verify_authentication(response, ChallengePurpose.AUTHENTICATE, user)
-    except PasskeyError as exc:
-        raise _refused("login_failed", exc, "second_factor", user) from None
+    else:
+        message = _("Passkey “%(name)s” removed.", name=name)
+    flash(message, "success")
+    return redirect(url_for(".security"))
