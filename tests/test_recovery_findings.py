@@ -445,3 +445,17 @@ def test_security_events_list_the_alert_setting_with_the_device(client, user):
         select(SecurityEvent).where(SecurityEvent.event == "new_browser_alerts_off")
     ).all()
     assert event.device_id is not None
+
+
+def test_the_confirm_first_page_sends_the_link_with_its_own_form(app, client, user, smtp):
+    """The sign-in rules' "confirm your address first" answer keeps the session's
+    CSRF token, so its "Send confirmation email" button works."""
+    from tests.conftest import CSRF_RE
+
+    app.config["EMAIL_VERIFICATION"] = "mandatory"
+    page = post_form(client, "/login", {"identifier": "alice", "password": TEST_PASSWORD})
+    assert "Confirm your email address" in page.text
+    token = CSRF_RE.search(page.text).group(1)
+    sent = client.post("/verify-email", data={"csrf_token": token})
+    assert sent.status_code == 302 and sent.headers["Location"] == "/login"
+    assert smtp.to("alice@example.com")[-1]["Subject"] == "Confirm your email address for Keystone"

@@ -226,7 +226,6 @@ def admit(
         return None
     if outcome is Admission.CONFIRM_EMAIL_FIRST:
         # Proved who they are, but no device until the address is confirmed.
-        session.clear()
         session[UNCONFIRMED_KEY] = [str(user.id), time.time() + UNCONFIRMED_SECONDS]
         db.session.commit()
         return render_template("auth/confirm_email_first.html")
