@@ -45,7 +45,7 @@ def test_create_admin_refuses_duplicates_and_bad_input(runner, user):
         (["--username", "b", "--email", "b@example.com"], GOOD, "Username"),
         (["--username", "bob", "--email", "nope"], GOOD, "Email"),
         (["--username", "bob", "--email", "b@example.com"], "short", "Password"),
-        (["--username", "bob", "--email", "b@example.com"], "password1234", "too common"),
+        (["--username", "bob", "--email", "b@example.com"], "password1234", "too easy to guess"),
     ]:
         result = create_admin(runner, *args, password=password)
         assert result.exit_code != 0 and message in result.output

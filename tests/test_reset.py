@@ -286,7 +286,7 @@ def test_reset_pages_send_no_referrer(client, user, smtp):
 @pytest.mark.parametrize(
     ("password", "confirm", "message"),
     [
-        ("password1234", None, "too common"),
+        ("password1234", None, "too easy to guess"),
         ("short", None, "at least 8 characters"),
         ("a" * 73, None, "longer than 72 bytes"),
         ("€" * 25, None, "longer than 72 bytes"),

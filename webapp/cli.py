@@ -90,15 +90,20 @@ def purge_devices(older_than_days: int) -> None:
 
 @click.command("purge-activity")
 def purge_activity() -> None:
-    """Delete security activity older than SECURITY_LOG_DAYS, and mail done over 7 days ago."""
+    """Delete security activity and known browsers older than SECURITY_LOG_DAYS, and mail
+    done over 7 days ago."""
     from flask import current_app
 
     from webapp.domain.activity import purge_activity as purge
+    from webapp.domain.new_browser import purge_known_browsers
     from webapp.mail import purge_outbox
 
     count = purge()
     days = current_app.config["SECURITY_LOG_DAYS"]
     click.echo(f"Purged {count} event{'s' if count != 1 else ''} older than {days} days.")
+    # A browser unseen that long is new again: its next sign-in mails the alert.
+    browsers = purge_known_browsers()
+    click.echo(f"Forgot {browsers} browser{'s' if browsers != 1 else ''} not seen for {days} days.")
     mails = purge_outbox()
     click.echo(f"Purged {mails} mail{'s' if mails != 1 else ''} sent or failed over 7 days ago.")
 

@@ -128,6 +128,10 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_LOGIN": os.environ.get("RATELIMIT_LOGIN", "10 per minute;100 per hour"),
         "RATELIMIT_SIGNUP": os.environ.get("RATELIMIT_SIGNUP", "5 per minute;20 per hour"),
         "RATELIMIT_RESET": os.environ.get("RATELIMIT_RESET", "5 per minute;20 per hour"),
+        # "Change email" per client address (the per-account limit is the domain's).
+        "RATELIMIT_EMAIL_CHANGE": os.environ.get(
+            "RATELIMIT_EMAIL_CHANGE", "5 per minute;20 per hour"
+        ),
         # Per-account backoff (security/throttle.py), on whatever RATELIMIT_ENABLED
         # says: after BACKOFF_THRESHOLD consecutive failures for one identifier,
         # wait BACKOFF_BASE_SECONDS, doubling per further failure, at most

@@ -15,7 +15,7 @@ from alembic import op
 UTC_TIMESTAMP = sa.DateTime(timezone=True)
 
 revision = "0016_mail_outbox"
-down_revision = "0013_live_devices_index"
+down_revision = "0014_recovery"
 branch_labels = None
 depends_on = None
 

@@ -40,8 +40,9 @@ from webapp.domain.two_factor import (
     second_factor_removed,
 )
 from webapp.extensions import db
+from webapp.i18n import _, ngettext
 from webapp.security.client import client_ip, user_agent
-from webapp.security.login import fresh_login_required
+from webapp.security.login import fresh_login_required, rekey_this_device
 
 
 def register_passkey_views(bp: Blueprint) -> None:
@@ -120,8 +121,10 @@ def add_passkey_view():
             db.session.commit()  # the challenge is used up, the refusal audited
             form.form_errors.append(exc.message)
         else:
-            # Like turning the app on: this browser has just passed a second factor.
+            # Like turning the app on: this browser has just passed a second factor,
+            # which a copied session or remember cookie of it must not inherit.
             second_factor_added(user, current_user.current_device)
+            rekey_this_device()
             mail_notice("passkey_added", user, user_agent(), client_ip(), passkey=passkey.name)
             db.session.commit()
             flash(f"Passkey “{passkey.name}” added.", "success")
@@ -160,9 +163,22 @@ def remove_passkey_view(passkey_id: int):
     except TwoFactorError as exc:
         flash(str(exc), "error")
         return redirect(url_for(".security"))
-    remove_passkey(user, passkey)
+    device = current_user.current_device
+    signed_out = remove_passkey(user, passkey, keep_device_id=device.id)
+    if device.passkey_id == passkey_id:
+        # This browser stays (it just proved who it is); a copy of it does not.
+        rekey_this_device()
     second_factor_removed(user)
     mail_notice("passkey_removed", user, user_agent(), client_ip(), passkey=name)
     db.session.commit()
-    flash(f"Passkey “{name}” removed.", "success")
+    if signed_out:
+        message = ngettext(
+            "Passkey “%(name)s” removed; %(num)d device that signed in with it is signed out.",
+            "Passkey “%(name)s” removed; %(num)d devices that signed in with it are signed out.",
+            signed_out,
+            name=name,
+        )
+    else:
+        message = _("Passkey “%(name)s” removed.", name=name)
+    flash(message, "success")
     return redirect(url_for(".security"))

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from webapp.account.forms import (
@@ -17,13 +26,15 @@ from webapp.account.forms import (
 from webapp.account.passkeys import register_passkey_views
 from webapp.account.reauth import confirm_password_step
 from webapp.account.security_page import render_security_page
+from webapp.domain import credentials
 from webapp.domain.activity import activity_page
 from webapp.domain.addresses import CHANGE_LIFETIME, ChangeRefused, request_change
 from webapp.domain.audit import record
-from webapp.domain.credentials import confirm_password, set_password
+from webapp.domain.credentials import confirm_password
 from webapp.domain.device_list import device_rows, own_device
 from webapp.domain.new_browser import set_alerts
 from webapp.domain.notices import mail_notice
+from webapp.domain.recovery import Recovery, take_account_back
 from webapp.domain.two_factor import (
     ROLE_REQUIRES,
     TwoFactorError,
@@ -34,7 +45,7 @@ from webapp.domain.two_factor import (
     turn_on_totp,
 )
 from webapp.domain.users import delete_account, is_last_active_admin
-from webapp.extensions import db
+from webapp.extensions import db, limiter
 from webapp.models import RevokeReason
 from webapp.security import devices
 from webapp.security import two_factor as mfa
@@ -144,6 +155,7 @@ def revoke_others():
     count = devices.revoke_user_devices(
         current_user.id, RevokeReason.USER, keep_id=current_user.current_device.id
     )
+    take_account_back(current_user, Recovery.SIGNED_OUT_OTHERS)
     rekey_this_device()
     record("device_revoked", target_user=current_user, details={"others": count})
     db.session.commit()
@@ -190,9 +202,8 @@ def change_password():
         if not confirm_password(current_user, form.current_password.data):
             form.current_password.errors.append("That is not your current password.")
         else:
-            set_password(current_user, form.new_password.data)
-            devices.revoke_user_devices(
-                current_user.id, RevokeReason.PASSWORD, keep_id=current_user.current_device.id
+            credentials.change_password(
+                current_user, form.new_password.data, keep_device_id=current_user.current_device.id
             )
             rekey_this_device()
             record("password_changed", target_user=current_user)
@@ -203,7 +214,12 @@ def change_password():
     return render_template("account/password.html", form=form)
 
 
+def _email_change_limit() -> str:
+    return current_app.config["RATELIMIT_EMAIL_CHANGE"]
+
+
 @bp.route("/email", methods=["GET", "POST"])
+@limiter.limit(_email_change_limit, methods=["POST"])
 @fresh_login_required
 def change_email():
     """Ask to move the account to a new address; it moves when the link mailed there is followed."""
@@ -301,9 +317,8 @@ def totp_setup():
                 "and type the newest code."
             )
         else:
-            if form.sign_out_others.data:
-                # A copied session sharing this device must not inherit its second factor.
-                rekey_this_device()
+            # A copied session sharing this device must not inherit its second factor.
+            rekey_this_device()
             mfa.forget_setup_secret()
             mfa.keep_codes_to_show(current_user.id, codes)
             mail_notice("totp_enabled", current_user, user_agent(), client_ip())
@@ -370,8 +385,10 @@ def new_browser_alerts():
     form = NewBrowserAlertsForm()
     if not form.validate_on_submit():
         abort(400)
-    set_alerts(current_user, bool(form.new_browser_alerts.data))
-    db.session.commit()
+    enabled = bool(form.new_browser_alerts.data)
+    if set_alerts(current_user, enabled):
+        db.session.commit()
+        mail_notice("new_browser_alerts", current_user, user_agent(), client_ip(), enabled=enabled)
     if form.new_browser_alerts.data:
         flash("We will email you when a new browser signs in.", "success")
     else:

@@ -24,6 +24,7 @@ from webapp.domain.notices import mail_notice
 from webapp.domain.two_factor import device_passed
 from webapp.domain.users import is_last_active_admin
 from webapp.extensions import db, login_manager
+from webapp.i18n import _, ngettext
 from webapp.logs import quoted
 from webapp.mail import delivery_counts
 from webapp.models import Role, User
@@ -158,11 +159,14 @@ def user_action(user_id: uuid.UUID):
             message = f"Signed {user.username} out of {_devices(count)}."
         elif action == "reset_two_factor":
             _require_valid(ActionForm())
-            count = administration.reset_two_factor(user, by=current_user)
+            reset = administration.reset_two_factor(user, by=current_user)
             notify = "two_factor_reset"
-            message = (
-                f"Two-factor authentication of {user.username} is reset; "
-                f"signed out of {_devices(count)}."
+            message = _(
+                "Two-factor authentication of %(username)s is reset: the authenticator app, "
+                "the recovery codes and %(passkeys)s are removed; signed out of %(devices)s.",
+                username=user.username,
+                passkeys=ngettext("%(num)d passkey", "%(num)d passkeys", reset.passkeys),
+                devices=_devices(reset.devices),
             )
         elif action == "revoke":
             form = RevokeDeviceForm()

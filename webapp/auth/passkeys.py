@@ -22,12 +22,10 @@ from flask import (
 from flask_login import current_user
 
 from webapp.auth.forms import LoginForm, PasskeyLoginForm
-from webapp.domain.audit import record
-from webapp.domain.passkeys import PasskeyRefused, login_options, passkey_login
+from webapp.auth.routes import admit
+from webapp.domain.passkeys import MESSAGES, PasskeyRefused, login_options, passkey_login
 from webapp.extensions import db, limiter
 from webapp.forms_common import Form
-from webapp.security.login import sign_in
-from webapp.security.redirects import safe_next
 
 
 def register_passkey_views(bp: Blueprint) -> None:
@@ -67,19 +65,27 @@ def passkey_login_view():
         abort(400)
     remember = form.remember.data == "y"
     try:
-        user = passkey_login(form.credential.data or "")
+        passkey = passkey_login(form.credential.data or "")
     except PasskeyRefused as exc:
         db.session.commit()  # the challenge is used up, the failure audited
-        login_form = LoginForm(formdata=None, remember=remember, next=form.next.data or "")
-        login_form.form_errors.append(exc.message)
-        return render_template("auth/login.html", form=login_form), 400
-    # A passkey with user verification is both factors at once.
-    sign_in(user, remember=remember, auth_method="passkey", second_factor=True)
-    record(
-        "login",
-        actor=user,
-        target_user=user,
-        details={"remember": remember, "method": "passkey"},
+        return _refused(remember, form.next.data, exc.message)
+    # A passkey with user verification is both factors at once; every other
+    # rule of a sign-in applies as to a password.
+    admitted = admit(
+        passkey.user,
+        remember=remember,
+        next_url=form.next.data,
+        method="passkey",
+        second_factor=True,
+        passkey_id=passkey.id,
     )
-    db.session.commit()
-    return redirect(safe_next(form.next.data) or url_for("account.overview"))
+    if admitted is None:
+        db.session.commit()
+        return _refused(remember, form.next.data, MESSAGES["inactive"])
+    return admitted
+
+
+def _refused(remember: bool, next_url: str | None, message: str):
+    login_form = LoginForm(formdata=None, remember=remember, next=next_url or "")
+    login_form.form_errors.append(message)
+    return render_template("auth/login.html", form=login_form), 400

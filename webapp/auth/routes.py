@@ -24,13 +24,12 @@ from flask_login import current_user
 
 from webapp.auth.forms import LoginForm, PasskeyVerifyForm, SignupForm, VerifyForm
 from webapp.domain.addresses import (
-    must_confirm_first,
     send_confirmation,
     sign_up_quietly,
     verification_mandatory,
 )
 from webapp.domain.audit import record, record_alone
-from webapp.domain.credentials import authenticate
+from webapp.domain.credentials import Admission, admission, authenticate
 from webapp.domain.notices import mail_notice
 from webapp.domain.passkeys import (
     PasskeyRefused,
@@ -158,7 +157,7 @@ def signup():
                     form.email.errors.append("An account with this email already exists.")
             else:
                 record("signup", actor=user, target_user=user)
-                send_confirmation(user)
+                send_confirmation(user, signup=True)
                 sign_in(user, remember=False)
                 db.session.commit()
                 flash(
@@ -195,29 +194,56 @@ def login():
                 details={"identifier": form.identifier.data[:100]},
             )
             form.form_errors.append(LOGIN_FAILED)
-        elif must_confirm_first(user):
-            # The password is right, but no device until the address is confirmed.
-            session[UNCONFIRMED_KEY] = [str(user.id), time.time() + UNCONFIRMED_SECONDS]
-            db.session.commit()
-            return render_template("auth/confirm_email_first.html")
-        elif user.has_second_factor:
-            # No device and no session yet: the second factor comes first.
-            mfa.start_pending_step(
-                user, remember=form.remember.data, next_url=safe_next(form.next.data) or ""
-            )
-            db.session.commit()  # a rehashed password, if any
-            return redirect(url_for(".verify"))
         else:
-            sign_in(user, remember=form.remember.data)
-            record(
-                "login",
-                actor=user,
-                target_user=user,
-                details={"remember": form.remember.data, "method": mfa.METHOD_PASSWORD},
+            admitted = admit(
+                user,
+                remember=form.remember.data,
+                next_url=form.next.data,
+                method=mfa.METHOD_PASSWORD,
             )
-            db.session.commit()
-            return redirect(safe_next(form.next.data) or url_for("account.overview"))
+            if admitted is not None:
+                return admitted
+            form.form_errors.append(LOGIN_FAILED)
     return render_template("auth/login.html", form=form)
+
+
+def admit(
+    user: User,
+    *,
+    remember: bool,
+    next_url: str | None,
+    method: str,
+    second_factor: bool = False,
+    passkey_id: int | None = None,
+) -> Response | None:
+    """Sign in a person who proved who they are, or show what must come first.
+
+    Password and passkey sign-ins both end here, so both follow every rule
+    of `admission`. None: refused (the caller shows its failure).
+    """
+    outcome = admission(user, second_factor_passed=second_factor)
+    if outcome is Admission.REFUSED:
+        return None
+    if outcome is Admission.CONFIRM_EMAIL_FIRST:
+        # Proved who they are, but no device until the address is confirmed.
+        session[UNCONFIRMED_KEY] = [str(user.id), time.time() + UNCONFIRMED_SECONDS]
+        db.session.commit()
+        return render_template("auth/confirm_email_first.html")
+    if outcome is Admission.SECOND_STEP:
+        # No device and no session yet: the second factor comes first.
+        mfa.start_pending_step(user, remember=remember, next_url=safe_next(next_url) or "")
+        db.session.commit()  # a rehashed password, if any
+        return redirect(url_for(".verify"))
+    sign_in(
+        user,
+        remember=remember,
+        auth_method=method,
+        second_factor=second_factor,
+        passkey_id=passkey_id,
+    )
+    record("login", actor=user, target_user=user, details={"remember": remember, "method": method})
+    db.session.commit()
+    return redirect(safe_next(next_url) or url_for("account.overview"))
 
 
 def unconfirmed_user() -> User | None:
@@ -313,7 +339,7 @@ def _verify_with_passkey(pending: mfa.PendingStep):
         abort(400)
     user = pending.user
     try:
-        verify_passkey_for(user, form.credential.data or "")
+        passkey = verify_passkey_for(user, form.credential.data or "")
     except PasskeyRefused as exc:
         db.session.commit()  # the challenge is used up, the failure audited
         if mfa.count_pending_failure() >= current_app.config["MFA_MAX_ATTEMPTS"]:
@@ -321,7 +347,13 @@ def _verify_with_passkey(pending: mfa.PendingStep):
             flash(TOO_MANY_CODES, "error")
             return redirect(url_for(".login"))
         return _verify_page(VerifyForm(formdata=None), pending, exc.message), 400
-    sign_in(user, remember=pending.remember, auth_method=METHOD_PASSKEY_SECOND, second_factor=True)
+    sign_in(
+        user,
+        remember=pending.remember,
+        auth_method=METHOD_PASSKEY_SECOND,
+        second_factor=True,
+        passkey_id=passkey.id,
+    )
     record(
         "login",
         actor=user,

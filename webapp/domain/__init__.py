@@ -18,6 +18,8 @@ way (see docs/architecture.md and `lint-imports`):
 - `new_browser`: noting each account's browsers, the new-sign-in mail and
   its "This wasn't me" link.
 - `pages`: keyset pagination, newest first.
+- `recovery`: taking an account back, the one rule every recovery action
+  goes through.
 
 The mechanism below never mails or audits: it returns outcomes or sends
 signals (`webapp.security.signals`), and `init_app` connects the handlers

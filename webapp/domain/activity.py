@@ -55,6 +55,8 @@ EVENTS: dict[str, str] = {
     "passkey_removed": "Passkey removed",
     "new_browser_login": "Signed in from a new browser",
     "device_revoked_not_me": "A device was signed out from the “This wasn't me” link",
+    "new_browser_alerts_on": "New-sign-in emails turned on",
+    "new_browser_alerts_off": "New-sign-in emails turned off",
 }
 
 # How a sign-in was made, from the `method` detail of `login`.

@@ -27,8 +27,10 @@ from sqlalchemy.exc import IntegrityError
 from webapp.domain.audit import record
 from webapp.domain.device_list import describe_user_agent
 from webapp.domain.notices import public_url
+from webapp.domain.recovery import Recovery, take_account_back
 from webapp.domain.users import DuplicateAccount, create_user
 from webapp.extensions import db
+from webapp.i18n import _l
 from webapp.mail import run_in_background, send_after_commit
 from webapp.mail import send as send_mail
 from webapp.models import EmailPurpose, RefreshToken, RevokeReason, User, utc_now
@@ -42,9 +44,16 @@ VERIFY_LIFETIME = timedelta(hours=48)
 CHANGE_LIFETIME = timedelta(hours=2)
 CANCEL_LIFETIME = timedelta(days=7)
 UNCONFIRMED_KEPT = timedelta(days=7)
-# Links one address may be mailed, whoever asks: confirmations and changes alike.
+# Each limit is keyed to what its requester owns, so that nobody spends
+# another's: an account's own confirmation mails (per address, and per
+# account), an account's change requests, and what signups with one address
+# send it (a new and a taken address alike, so the limit tells nobody which
+# it is). The per-IP limit of "Change email" is on its view.
 CONFIRMATION_MAIL_LIMIT = "1 per 2 minutes"
-TOO_SOON = "We sent a link to that address less than 2 minutes ago. Wait a moment, then try again."
+ACCOUNT_CONFIRMATION_LIMIT = "10 per day"
+CHANGE_LIMIT = "3 per 10 minutes;10 per day"
+SIGNUP_MAIL_LIMIT = "1 per 2 minutes"
+TOO_SOON = _l("You asked for several changes a moment ago. Wait a few minutes, then try again.")
 
 
 class AddressTaken(Exception):
@@ -89,9 +98,20 @@ def _queue_mail(to: str, subject: str, template: str, **context: Any) -> None:
 # --- confirmation ------------------------------------------------------------
 
 
-def send_confirmation(user: User) -> bool:
-    """Mail the user's address a confirmation link; False if one went there under 2 minutes ago."""
-    if not throttle.allow_address_mail("confirm", user.email, CONFIRMATION_MAIL_LIMIT):
+def send_confirmation(user: User, *, signup: bool = False) -> bool:
+    """Mail the user's address a confirmation link; False when its limit is spent.
+
+    Each account's mails count per address and per account, so nobody
+    else's request delays them. A signup's mail also counts against the
+    address's signups, the counter a signup with a taken address spends
+    too (`_report_signup_attempt`), so the limit tells nobody which it was.
+    """
+    if signup and not throttle.allow_address_mail("signup", user.email, SIGNUP_MAIL_LIMIT):
+        return False
+    if not (
+        throttle.allow_mail("confirm", f"{user.id}|{user.email}", CONFIRMATION_MAIL_LIMIT)
+        and throttle.allow_mail("confirm-account", str(user.id), ACCOUNT_CONFIRMATION_LIMIT)
+    ):
         return False
     token = email_tokens.issue(user, EmailPurpose.VERIFY, user.email, VERIFY_LIFETIME)
     record("email_confirmation_sent", actor=user, target_user=user)
@@ -163,8 +183,10 @@ def request_change(user: User, new_email: str, user_agent: str | None, ip: str |
     """
     if new_email == user.email:
         raise ChangeRefused("That is already your email address.")
-    if not throttle.allow_address_mail("confirm", new_email, CONFIRMATION_MAIL_LIMIT):
-        raise ChangeRefused(TOO_SOON)
+    # Per account, never per address: another account's request to this
+    # address must not delay its owner, nor say whether it is registered.
+    if not throttle.allow_mail("change", str(user.id), CHANGE_LIMIT):
+        raise ChangeRefused(str(TOO_SOON))
     taken = db.session.scalar(select(exists().where(User.email == new_email)))
     token = email_tokens.issue(user, EmailPurpose.CHANGE, new_email, CHANGE_LIFETIME)
     cancel = email_tokens.issue(user, EmailPurpose.CANCEL, user.email, CANCEL_LIFETIME)
@@ -271,6 +293,7 @@ def cancel_change(token: str) -> Cancelled | None:
     email_tokens.void(user, EmailPurpose.CANCEL, newer_than=link.id)
     user.pending_email = user.pending_email_until = None
     devices.revoke_user_devices(user.id, RevokeReason.EMAIL_CANCELLED)
+    take_account_back(user, Recovery.EMAIL_CHANGE_CANCELLED)
     record(
         "email_change_cancelled",
         actor=user,
@@ -306,7 +329,7 @@ def _create_or_warn(username: str, email: str, password_hash: str, ip: str | Non
             logger.info("quiet signup dropped: the username was taken a moment ago")
         return
     record("signup", actor=user, target_user=user, details={"ip": ip})
-    send_confirmation(user)
+    send_confirmation(user, signup=True)
     db.session.commit()
 
 
@@ -318,7 +341,8 @@ def _report_signup_attempt(email: str, ip: str | None) -> None:
     record("signup_existing_email", target_user=owner, details={"ip": ip})
     if not owner.is_active:
         return
-    if not throttle.allow_address_mail("signup-attempt", email, CONFIRMATION_MAIL_LIMIT):
+    # The counter a new address's confirmation spends: the same for both.
+    if not throttle.allow_address_mail("signup", email, SIGNUP_MAIL_LIMIT):
         return
     _queue_mail(
         owner.email,

@@ -18,6 +18,7 @@ from webapp.domain.audit import record
 from webapp.domain.device_list import DeviceRow, device_rows
 from webapp.domain.pages import Page
 from webapp.domain.pages import newest_first_page as _newest_first_page
+from webapp.domain.recovery import Recovery, take_account_back
 from webapp.domain.users import active_admin_ids
 from webapp.extensions import db
 from webapp.models import ADMIN_ROLE, AuditEvent, RefreshToken, RevokeReason, Role, User
@@ -68,6 +69,8 @@ KNOWN_ACTIONS: dict[str, str] = {
     "passkey_added": "Passkey added",
     "passkey_removed": "Passkey removed",
     "passkey_refused": "Passkey refused",
+    "new_browser_alerts_on": "New-sign-in emails turned on",
+    "new_browser_alerts_off": "New-sign-in emails turned off",
 }
 
 
@@ -195,11 +198,12 @@ def set_active(user: User, active: bool) -> int:
 def sign_out_devices(user: User, keep_id: int | None = None) -> int:
     """Sign out every device of `user` (but `keep_id`); return how many."""
     count = devices.revoke_user_devices(user.id, RevokeReason.ADMIN, keep_id=keep_id)
+    take_account_back(user, Recovery.ADMIN_SIGN_OUT)
     record("devices_signed_out", target_user=user, details={"devices": count})
     return count
 
 
-def reset_two_factor(user: User, *, by: User) -> int:
+def reset_two_factor(user: User, *, by: User) -> two_factor.Reset:
     """Remove the user's second factors and sign out their devices; return how many.
 
     An admin manages their own two-factor on their sign-in methods page, not here.

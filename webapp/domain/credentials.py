@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from webapp.domain.addresses import must_confirm_first
 from webapp.domain.audit import record
 from webapp.domain.notices import public_url
+from webapp.domain.recovery import Recovery, take_account_back
 from webapp.domain.users import find_user
 from webapp.extensions import db
 from webapp.mail import run_in_background
@@ -49,6 +52,33 @@ def authenticate(identifier: str, password: str) -> User | None:
     return user
 
 
+class Admission(StrEnum):
+    """What comes after a person proved who they are, by whatever means."""
+
+    SIGN_IN = "sign_in"
+    CONFIRM_EMAIL_FIRST = "confirm_email_first"
+    SECOND_STEP = "second_step"
+    REFUSED = "refused"
+
+
+def admission(user: User, *, second_factor_passed: bool) -> Admission:
+    """Apply the rules every sign-in follows, a password's, a passkey's or an app's.
+
+    One place, so a new rule cannot be forgotten on one path: a deactivated
+    account signs in nowhere; with EMAIL_VERIFICATION=mandatory an
+    unconfirmed address comes first; an account with a second factor passes
+    it (a passkey is both). A role that requires a second factor the user
+    has not set up sends them to set it up once signed in (every page does).
+    """
+    if not user.is_active:
+        return Admission.REFUSED
+    if must_confirm_first(user):
+        return Admission.CONFIRM_EMAIL_FIRST
+    if user.has_second_factor and not second_factor_passed:
+        return Admission.SECOND_STEP
+    return Admission.SIGN_IN
+
+
 def confirm_password(user: User, password: str) -> bool:
     """Return whether `password` is the signed-in user's password.
 
@@ -68,6 +98,13 @@ def confirm_password(user: User, password: str) -> bool:
 def set_password(user: User, password: str) -> None:
     """Store a new hash of `password` for `user`."""
     user.password_hash = passwords.hash_password(password)
+
+
+def change_password(user: User, password: str, *, keep_device_id: int) -> None:
+    """The owner's password change: every other device is signed out, the account taken back."""
+    set_password(user, password)
+    devices.revoke_user_devices(user.id, RevokeReason.PASSWORD, keep_id=keep_device_id)
+    take_account_back(user, Recovery.PASSWORD_CHANGED)
 
 
 def request_password_reset(email: str, ip: str | None) -> None:
@@ -125,5 +162,6 @@ def reset_password(user: User, password: str) -> bool:
         return False
     set_committed_value(user, "password_hash", new_hash)
     devices.revoke_user_devices(user.id, RevokeReason.RESET)
+    take_account_back(user, Recovery.PASSWORD_RESET)
     throttle.succeeded(throttle.buckets(throttle.account_subject(user.id), client_ip()))
     return True

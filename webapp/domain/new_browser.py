@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.domain.activity import events_of_this_request
 from webapp.domain.audit import record
 from webapp.domain.device_list import describe_user_agent
 from webapp.domain.notices import public_url
+from webapp.domain.recovery import Recovery, take_account_back
 from webapp.extensions import db
 from webapp.mail import send as send_mail
 from webapp.models import KnownBrowser, RefreshToken, RevokeReason, SecurityEvent, User, utc_now
@@ -69,10 +71,27 @@ def _give_device_to_signup(user: User, device: RefreshToken) -> None:
 _KNOWN = KnownBrowser.__table__
 _EVENTS = SecurityEvent.__table__
 _MINE = _KNOWN.c.user_id == bindparam("user_id")
+_THIS_BROWSER = _KNOWN.c.browser_hash == bindparam("browser_hash")
+# When this browser was last seen (None: never), and whether any was.
 _BROWSER_SEEN = select(
-    exists().where(_MINE, _KNOWN.c.browser_hash == bindparam("browser_hash")),
+    select(_KNOWN.c.last_seen_at).where(_MINE, _THIS_BROWSER).scalar_subquery(),
     exists().where(_MINE),
 )
+# An UPDATE's bind names may not be its columns' names.
+_SEEN_AGAIN = (
+    update(_KNOWN)
+    .where(_KNOWN.c.user_id == bindparam("owner"), _KNOWN.c.browser_hash == bindparam("digest"))
+    .values(last_seen_at=bindparam("now"))
+)
+_USERS = User.__table__
+_FIRST_SIGN_IN = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("user_id"), _USERS.c.first_sign_in_at.is_(None))
+    .values(first_sign_in_at=bindparam("now"))
+)
+# last_seen_at is for the purge (SECURITY_LOG_DAYS): a day's precision is plenty,
+# and spares a write at most sign-ins.
+SEEN_PRECISION = timedelta(days=1)
 _REMEMBER_BROWSER = {
     "postgresql": postgresql.insert(_KNOWN).on_conflict_do_nothing(),
     "sqlite": sqlite.insert(_KNOWN).on_conflict_do_nothing(),
@@ -102,24 +121,32 @@ _ALERTS_SINCE = (
 
 def _remember_browser(user: User, digest: str) -> None:
     """Add the browser to the account's known ones; a parallel sign-in may have already."""
-    values = {"user_id": user.id, "browser_hash": digest, "created_at": utc_now()}
+    now = utc_now()
+    values = {"user_id": user.id, "browser_hash": digest, "created_at": now, "last_seen_at": now}
     connection = db.session.connection()
     connection.execute(_REMEMBER_BROWSER[connection.dialect.name], values)
 
 
 def check_browser(user: User, device: RefreshToken) -> None:
-    """Record and mail a sign-in from a browser this account has not used before."""
+    """Record and mail a sign-in from a browser this account has not used before.
+
+    Only the account's very first sign-in is silent: a browser forgotten
+    (by a recovery, or the purge) is new again, and alerts.
+    """
     digest = known_browsers.hash_id(known_browsers.browser_id())
-    seen, any_seen = (
-        db.session.connection()
-        .execute(_BROWSER_SEEN, {"user_id": user.id, "browser_hash": digest})
-        .one()
-    )
-    if seen:
+    connection = db.session.connection()
+    params = {"user_id": user.id, "browser_hash": digest}
+    last_seen, any_seen = connection.execute(_BROWSER_SEEN, params).one()
+    now = utc_now()
+    if last_seen is not None:
+        if last_seen < now - SEEN_PRECISION:
+            connection.execute(_SEEN_AGAIN, {"owner": user.id, "digest": digest, "now": now})
         return
     _remember_browser(user, digest)
-    if not any_seen:
+    if not any_seen and user.first_sign_in_at is None:
         # The account's first sign-in (just after signup): nothing to compare with.
+        connection.execute(_FIRST_SIGN_IN, {"user_id": user.id, "now": now})
+        set_committed_value(user, "first_sign_in_at", now)
         _give_device_to_signup(user, device)
         return
     limit = _settings()["NEW_BROWSER_ALERTS_PER_HOUR"]
@@ -254,9 +281,36 @@ def sign_out_alerted_device(found: AlertedSignIn) -> bool:
         target_user=user,
         details={"device": event.device_id, "signed_out": bool(count)},
     )
+    take_account_back(user, Recovery.NOT_ME)
     return True
 
 
-def set_alerts(user: User, enabled: bool) -> None:
-    """Turn the new-sign-in mails on or off for `user` (the view commits)."""
+def set_alerts(user: User, enabled: bool) -> bool:
+    """Turn the new-sign-in mails on or off for `user`; return whether that changed anything.
+
+    A change is a security event, and mailed: an intruder who turns the
+    alerts off to sign in unseen is seen doing that (the view mails it).
+    """
+    if user.new_browser_alerts == enabled:
+        return False
     user.new_browser_alerts = enabled
+    record("new_browser_alerts_on" if enabled else "new_browser_alerts_off", target_user=user)
+    return True
+
+
+# --- the purge ---------------------------------------------------------------------
+
+
+def purge_known_browsers(batch_size: int = 1000) -> int:
+    """Forget browsers not seen for SECURITY_LOG_DAYS, a batch per transaction; return how many."""
+    cutoff = utc_now() - timedelta(days=_settings()["SECURITY_LOG_DAYS"])
+    total = 0
+    while True:
+        ids = db.session.scalars(
+            select(KnownBrowser.id).where(KnownBrowser.last_seen_at < cutoff).limit(batch_size)
+        ).all()
+        if not ids:
+            return total
+        db.session.execute(delete(KnownBrowser).where(KnownBrowser.id.in_(ids)))
+        db.session.commit()
+        total += len(ids)

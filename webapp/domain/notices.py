@@ -14,6 +14,7 @@ from flask import Flask, current_app
 
 from webapp.domain.audit import record
 from webapp.domain.device_list import describe_user_agent
+from webapp.domain.recovery import Recovery, take_account_back
 from webapp.mail import send as send_mail
 from webapp.models import RefreshToken, User, utc_now
 from webapp.security import signals
@@ -30,6 +31,7 @@ NOTICES = {
     "two_factor_reset": "An administrator reset two-factor authentication on your account",
     "passkey_added": "A passkey was added to your Keystone account",
     "passkey_removed": "A passkey was removed from your Keystone account",
+    "new_browser_alerts": "Your Keystone setting for new-sign-in emails was changed",
 }
 
 
@@ -40,7 +42,7 @@ def public_url(endpoint: str, **values: str) -> str:
 
 
 def mail_notice(
-    notice: str, user: User, user_agent: str | None, ip: str | None, **extra: str
+    notice: str, user: User, user_agent: str | None, ip: str | None, **extra: object
 ) -> None:
     """Queue a security notice naming the browser, the time and the address.
 
@@ -51,7 +53,8 @@ def mail_notice(
     remember token that came back after it was replaced; the two-factor
     notices follow turning the authenticator app on or off, a recovery code
     used, and an admin's reset; `passkey_added` and `passkey_removed` name
-    the passkey (`passkey=`).
+    the passkey (`passkey=`); `new_browser_alerts` follows turning the
+    new-sign-in mails on or off (`enabled=`).
     """
     send_notice(
         notice,
@@ -71,7 +74,7 @@ def send_notice(
     browser: str,
     when: datetime,
     ip: str | None,
-    **extra: str,
+    **extra: object,
 ) -> None:
     """Mail a security notice, with a way back in if it was not them."""
     send_mail(
@@ -95,6 +98,7 @@ def on_token_theft(sender: Flask, device: RefreshToken, **_: object) -> None:
         device=device,
         details={"device": device.id},
     )
+    take_account_back(device.user, Recovery.TOKEN_THEFT)
     mail_notice("device_stolen", device.user, device.user_agent, client_ip())
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from webapp.domain.audit import record
 from webapp.extensions import db
-from webapp.models import ChallengePurpose, User, WebAuthnCredential
+from webapp.models import ChallengePurpose, RefreshToken, RevokeReason, User, WebAuthnCredential
+from webapp.security import devices
 from webapp.security import passkeys as ceremony
 from webapp.security.passkeys import PasskeyError
 from webapp.templating import format_datetime
@@ -164,13 +165,37 @@ def rename_passkey(passkey: WebAuthnCredential, name: str) -> None:
     passkey.name = name.strip()[:NAME_MAX]
 
 
-def remove_passkey(user: User, passkey: WebAuthnCredential) -> None:
-    """Remove one of the user's passkeys; it signs in nowhere from now on."""
+def remove_passkey(user: User, passkey: WebAuthnCredential, *, keep_device_id: int) -> int:
+    """Remove one of the user's passkeys and sign out the devices it signed in; return how many.
+
+    It signs in nowhere from now on, and nothing it signed in stays signed
+    in, remember cookies included; the device removing it stays (it has
+    just proved who it is).
+    """
+    signed_out = devices.revoke_where(
+        RefreshToken.user_id == user.id,
+        RefreshToken.passkey_id == passkey.id,
+        RefreshToken.id != keep_device_id,
+        reason=RevokeReason.PASSKEY_REMOVED,
+    )
     record(
-        "passkey_removed", target_user=user, details={"passkey": passkey.id, "name": passkey.name}
+        "passkey_removed",
+        target_user=user,
+        details={"passkey": passkey.id, "name": passkey.name, "devices": signed_out},
     )
     db.session.delete(passkey)
     db.session.flush()
+    return signed_out
+
+
+def remove_all_passkeys(user: User) -> int:
+    """Remove every passkey of the user (an admin's two-factor reset); return how many."""
+    result = db.session.execute(
+        delete(WebAuthnCredential)
+        .where(WebAuthnCredential.user_id == user.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
 
 
 # --- proving who you are -----------------------------------------------------
@@ -187,11 +212,12 @@ def _refused(
     return PasskeyRefused(exc.reason)
 
 
-def passkey_login(response: str) -> User:
-    """Return the active user whose discoverable passkey answered; raises PasskeyRefused.
+def passkey_login(response: str) -> WebAuthnCredential:
+    """Return the discoverable passkey that answered, of an active user; raises PasskeyRefused.
 
     A refusal is audited as a failed login (method passkey), with the
-    account when the passkey names one.
+    account when the passkey names one. The other rules of a sign-in
+    (`credentials.admission`) are the caller's to apply.
     """
     try:
         passkey = ceremony.verify_authentication(response, ChallengePurpose.AUTHENTICATE)
@@ -204,7 +230,7 @@ def passkey_login(response: str) -> User:
             details={"method": "passkey", "ceremony": "login", "reason": "inactive"},
         )
         raise PasskeyRefused("inactive")
-    return passkey.user
+    return passkey
 
 
 def confirm_with_passkey(user: User, response: str) -> WebAuthnCredential:

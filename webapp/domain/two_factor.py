@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 
 from webapp.domain.audit import record
-from webapp.domain.passkeys import passkey_count
+from webapp.domain.passkeys import passkey_count, remove_all_passkeys
+from webapp.domain.recovery import Recovery, take_account_back
 from webapp.extensions import db
 from webapp.models import RefreshToken, RevokeReason, User
 from webapp.security import devices, throttle
@@ -151,17 +152,27 @@ def new_recovery_codes(user: User) -> list[str]:
     return codes
 
 
-def reset_two_factor(user: User) -> int:
-    """An admin's reset: remove every second factor and sign out every device.
+@dataclass(frozen=True)
+class Reset:
+    """What an admin's two-factor reset removed."""
 
-    Return how many devices were signed out.
+    devices: int
+    passkeys: int
+
+
+def reset_two_factor(user: User) -> Reset:
+    """An admin's reset: remove every second factor, passkeys included, and sign out everywhere.
+
+    A lost or planted passkey would otherwise still sign in as both factors.
     """
     mechanism.remove_authenticator(user.id)
     mechanism.clear_recovery_codes(user.id)
+    passkeys = remove_all_passkeys(user)
     signed_out = devices.revoke_user_devices(user.id, RevokeReason.ADMIN)
+    take_account_back(user, Recovery.ADMIN_TWO_FACTOR_RESET)
     mechanism.refresh_has_second_factor(user)
-    record("mfa_reset", target_user=user, details={"devices": signed_out})
-    return signed_out
+    record("mfa_reset", target_user=user, details={"devices": signed_out, "passkeys": passkeys})
+    return Reset(devices=signed_out, passkeys=passkeys)
 
 
 # --- the login's second step --------------------------------------------------------
@@ -180,15 +191,16 @@ def _backoff_counters(user: User) -> list[throttle.Bucket]:
 def verify_second_factor(user: User, code: str) -> mechanism.CodeCheck:
     """Check a code typed at the second step; its `method` is None when refused.
 
-    Wrong codes count toward the account's backoff; while it waits this
-    raises Throttled without checking. Failures and recovery codes used are
-    audited; a replayed authenticator code is marked so (the owner is told).
+    Every code counts toward the account's backoff before it is checked,
+    so simultaneous guesses cannot slip past the threshold; while it waits
+    this raises Throttled without checking. Failures and recovery codes
+    used are audited; a replayed authenticator code is marked so (the
+    owner is told).
     """
     counters = _backoff_counters(user)
-    throttle.check(counters)
+    throttle.count_attempt(counters)
     result = mechanism.check_code(user, code)
     if result.method is None:
-        throttle.failed(counters)
         details = {"during": "login", **({"replayed": True} if result.replayed else {})}
         record("mfa_failed", actor=user, target_user=user, details=details)
         return result

@@ -27,6 +27,8 @@ class RevokeReason:
     # The old address cancelled an email change: whoever made it is signed out.
     EMAIL_CANCELLED = "email_cancel"
     NOT_ME = "not_me"
+    # The passkey it signed in with was removed.
+    PASSKEY_REMOVED = "passkey_removed"
 
 
 class RefreshToken(Base):
@@ -85,6 +87,10 @@ class RefreshToken(Base):
     # "password+recovery"; NULL for devices from before).
     mfa_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     auth_method: Mapped[str | None] = mapped_column(String(32))
+    # Added by the recovery migration: the passkey this device signed in
+    # with, if it did (removing the passkey signs the device out). No
+    # foreign key: the removal revokes the device first.
+    passkey_id: Mapped[int | None] = mapped_column(index=True)
 
     user: Mapped[User] = relationship(back_populates="devices")
 

@@ -63,3 +63,5 @@ class KnownBrowser(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
     browser_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # The last sign-in from it; `purge-activity` forgets it SECURITY_LOG_DAYS later.
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)

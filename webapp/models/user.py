@@ -46,6 +46,11 @@ class User(UserMixin, Base):
     pending_email_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # "Email me when a new browser signs in" on /account/security.
     new_browser_alerts: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # When the owner last took the account back (webapp.domain.recovery):
+    # any step still pending from before is refused.
+    recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The account's very first sign-in, the one that never mails a new-browser alert.
+    first_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The WebAuthn user handle: random, made at the first passkey, never the id.
     webauthn_handle: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True, index=True)

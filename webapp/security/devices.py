@@ -140,10 +140,12 @@ def create_device(
     ip_address: str | None,
     auth_method: str = "password",
     second_factor: bool = False,
+    passkey_id: int | None = None,
 ) -> tuple[RefreshToken, str | None]:
     """Add a device for a new sign-in; return it and its remember token, if any.
 
-    `auth_method` records how it signed in; `second_factor` that it passed one now.
+    `auth_method` records how it signed in; `second_factor` that it passed
+    one now; `passkey_id` the passkey it signed in with, if any.
     """
     config = _settings()
     now = utc_now()
@@ -172,6 +174,7 @@ def create_device(
             "ip_address": (ip_address or "")[:45] or None,
             "auth_method": auth_method,
             "mfa_at": now if second_factor else None,
+            "passkey_id": passkey_id,
             "country": where.country,
             "city": where.city,
         },

@@ -129,12 +129,18 @@ def _write_remember_cookie(response: Response) -> Response:
 
 
 def sign_in(
-    user: User, *, remember: bool, auth_method: str = "password", second_factor: bool = False
+    user: User,
+    *,
+    remember: bool,
+    auth_method: str = "password",
+    second_factor: bool = False,
+    passkey_id: int | None = None,
 ) -> RefreshToken:
     """Start a new session for `user` on a new device (the view commits).
 
     `auth_method` says how the person signed in ("password", "password+totp",
-    ...); `second_factor` that they passed one, which the device records.
+    ...); `second_factor` that they passed one, which the device records,
+    with the passkey used (`passkey_id`), if one was.
     """
     device, token = devices.create_device(
         user,
@@ -143,6 +149,7 @@ def sign_in(
         ip_address=client_ip(),
         auth_method=auth_method,
         second_factor=second_factor,
+        passkey_id=passkey_id,
     )
     user.current_device = device
     # A new session on every sign-in: no fixation, and the CSRF token rotates.

@@ -145,6 +145,16 @@ def consume_challenge(challenge: bytes, purpose: str, user: User | None) -> bool
     return result.rowcount == 1
 
 
+def void_challenges(user: User) -> int:
+    """Delete every challenge issued to `user` (open ceremonies end); return how many."""
+    result = db.session.execute(
+        delete(WebAuthnChallenge)
+        .where(WebAuthnChallenge.user_id == user.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
 # --- options -----------------------------------------------------------------
 
 

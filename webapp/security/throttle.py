@@ -194,6 +194,46 @@ def failed(counters: list[Bucket]) -> None:
         logger.exception("backoff storage unavailable")
 
 
+def count_attempt(counters: list[Bucket]) -> None:
+    """Count an attempt before checking it, then decide; raise Throttled when it must wait.
+
+    `check` then `failed` lets simultaneous attempts all pass the check
+    before any failure is counted. Here each attempt takes its number from
+    one atomic increment first: the first `threshold` are checked, and each
+    later one only once the wait its predecessor started has passed (a
+    predecessor still in flight counts as waiting). So however many arrive
+    at once, at most `threshold` codes are checked. A refused attempt gives
+    its number back; a checked one keeps it (a wrong code needs no
+    `failed`, a right one calls `succeeded`).
+    """
+    config = current_app.config
+    memory = config["BACKOFF_MEMORY_SECONDS"]
+    taken: list[str] = []
+    try:
+        storage = _storage()
+        for bucket in counters:
+            fails_key = f"{PREFIX}:fails:{bucket.key}"
+            number = storage.incr(fails_key, memory)
+            taken.append(fails_key)
+            now = time.time()
+            if number > bucket.threshold:
+                until = storage.get(f"{PREFIX}:until:{bucket.key}:{number - 1}")
+                if not until or until > now:
+                    raise Throttled(float(until) if until else now + config["BACKOFF_BASE_SECONDS"])
+            wait = _wait_seconds(number, bucket.threshold)
+            if wait:
+                # Written before the code is checked, so the next attempt waits for it.
+                until_key = f"{PREFIX}:until:{bucket.key}:{number}"
+                storage.clear(until_key)
+                storage.incr(until_key, memory, amount=math.ceil(now) + wait)
+    except Throttled:
+        for fails_key in taken:
+            storage.incr(fails_key, memory, amount=-1)
+        raise
+    except Exception:
+        logger.exception("backoff storage unavailable")
+
+
 def succeeded(counters: list[Bucket]) -> None:
     """Forget the failures in each counter (a login or a password reset)."""
     try:
@@ -216,10 +256,17 @@ def allow_reset_mail(email: str) -> bool:
 
 def allow_address_mail(kind: str, email: str, limit: str) -> bool:
     """Count a mail of `kind` to `email`; return whether it is within `limit`."""
+    return allow_mail(kind, f"mail:{email}", limit)
+
+
+def allow_mail(kind: str, subject: str, limit: str) -> bool:
+    """Count a mail of `kind` asked for by or for `subject`; return whether it is within `limit`.
+
+    Key each limit to what its requester owns (their account, their
+    address), so that one person's requests never spend another's.
+    """
     try:
-        return FixedWindowRateLimiter(_storage()).hit(
-            parse(limit), f"mail-{kind}", _hash(f"mail:{email}")
-        )
+        return FixedWindowRateLimiter(_storage()).hit(parse(limit), f"mail-{kind}", _hash(subject))
     except Exception:
         logger.exception("backoff storage unavailable")
         return True

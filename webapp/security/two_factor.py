@@ -13,7 +13,8 @@
 - The second step of a login lives in the Flask session: the user, the
   "Remember this device" choice and the `next` target, for
   MFA_PENDING_SECONDS. No device exists and nobody is signed in until it
-  is passed.
+  is passed. A step begun before the owner took the account back
+  (`webapp.security.recovery`) ends.
 
 No routes, templates or mail here: the account domain
 (`webapp.domain.two_factor`) audits and mails.
@@ -42,6 +43,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.extensions import db
 from webapp.models import RecoveryCode, RefreshToken, TotpAuthenticator, User, utc_now
+from webapp.security.recovery import pending_step_is_current
 
 ISSUER = "Keystone"
 STEP_SECONDS = 30
@@ -425,6 +427,7 @@ def start_pending_step(user: User, *, remember: bool, next_url: str) -> None:
         "user": str(user.id),
         "remember": bool(remember),
         "next": next_url or "",
+        "issued": time.time(),
         "until": time.time() + current_app.config["MFA_PENDING_SECONDS"],
         "failures": 0,
     }
@@ -437,6 +440,7 @@ def pending_step() -> PendingStep | None:
         return None
     try:
         until = float(data["until"])
+        issued = float(data["issued"])
         user_id = uuid.UUID(str(data["user"]))
         failures = int(data.get("failures", 0))
     except (KeyError, TypeError, ValueError):
@@ -446,7 +450,8 @@ def pending_step() -> PendingStep | None:
         end_pending_step()
         return None
     user = db.session.get(User, user_id)
-    if user is None or not user.is_active:
+    if user is None or not user.is_active or not pending_step_is_current(user, issued):
+        # Gone, deactivated, or the owner took the account back since.
         end_pending_step()
         return None
     return PendingStep(

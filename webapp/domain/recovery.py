@@ -1,0 +1,93 @@
+"""Taking an account back: the one rule every recovery action goes through.
+
+When the owner acts to take the account back (a password change or reset,
+"Sign out all other devices", "This wasn't me", an administrator's "Sign
+out all devices" or "Reset two-factor", a stolen remember token seen),
+nothing an intruder set up may survive it. Each of those actions calls
+`take_account_back`, which:
+
+- voids pending email-change links and clears the pending address (an
+  intruder's change, confirmed later, would hand them the account);
+- forgets the account's known browsers, all but the one acting when it is
+  the owner's, so the intruder's next sign-in mails the new-browser alert;
+- ends pending steps issued before now: the login's second step and the
+  token API's `mfa_token` (`webapp.security.recovery`, checked when they
+  come back, wherever they are kept), and open passkey ceremonies.
+
+The action itself still signs out the devices it names (which ones, and
+why, differ from action to action) and records its own audit row.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from flask import has_request_context
+from sqlalchemy import delete, update
+from sqlalchemy.orm.attributes import set_committed_value
+
+from webapp.extensions import db
+from webapp.models import EmailPurpose, KnownBrowser, User
+from webapp.security import email_tokens, known_browsers
+from webapp.security import passkeys as ceremony
+from webapp.security.recovery import mark_recovered
+
+
+class Recovery(StrEnum):
+    """The actions that take an account back."""
+
+    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_RESET = "password_reset"
+    SIGNED_OUT_OTHERS = "signed_out_others"
+    NOT_ME = "not_me"
+    ADMIN_SIGN_OUT = "admin_sign_out"
+    ADMIN_TWO_FACTOR_RESET = "admin_two_factor_reset"
+    TOKEN_THEFT = "token_theft"
+    EMAIL_CHANGE_CANCELLED = "email_change_cancelled"
+
+
+# Where the owner acts in their own browser, that browser stays known. An
+# administrator's browser is not the owner's, and a stolen token's request
+# may come from the thief as well as from the owner.
+_OWNER_ACTS_HERE = frozenset(
+    {
+        Recovery.PASSWORD_CHANGED,
+        Recovery.PASSWORD_RESET,
+        Recovery.SIGNED_OUT_OTHERS,
+        Recovery.NOT_ME,
+        Recovery.EMAIL_CHANGE_CANCELLED,
+    }
+)
+
+
+def take_account_back(user: User, action: Recovery) -> None:
+    """Close every door an intruder may have opened on `user` (the view commits)."""
+    mark_recovered(user)
+    email_tokens.void(user, EmailPurpose.CHANGE)
+    # A statement, not an attribute change: the user may be one the session
+    # never loaded (a stolen token's, read on a connection of its own).
+    db.session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(pending_email=None, pending_email_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(user, "pending_email", None)
+    set_committed_value(user, "pending_email_until", None)
+    forget_browsers(user, keep_this_browser=action in _OWNER_ACTS_HERE)
+    ceremony.void_challenges(user)
+
+
+def forget_browsers(user: User, *, keep_this_browser: bool) -> int:
+    """Forget the account's known browsers (but this request's, if asked); return how many.
+
+    Their next sign-in mails the new-browser alert again.
+    """
+    criteria = [KnownBrowser.user_id == user.id]
+    presented = known_browsers.presented() if keep_this_browser and has_request_context() else None
+    if presented is not None:
+        criteria.append(KnownBrowser.browser_hash != known_browsers.hash_id(presented))
+    result = db.session.execute(
+        delete(KnownBrowser).where(*criteria).execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
