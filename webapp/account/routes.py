@@ -387,8 +387,8 @@ def new_browser_alerts():
         abort(400)
     enabled = bool(form.new_browser_alerts.data)
     if set_alerts(current_user, enabled):
-        db.session.commit()
         mail_notice("new_browser_alerts", current_user, user_agent(), client_ip(), enabled=enabled)
+        db.session.commit()
     if form.new_browser_alerts.data:
         flash("We will email you when a new browser signs in.", "success")
     else:
