@@ -67,6 +67,7 @@ def test_upgrade_downgrade_upgrade(migration_app):
         "known_browsers",
         "webauthn_credentials",
         "webauthn_challenges",
+        "mfa_tokens",
     }
     with db.engine.connect() as conn:
         roles = conn.scalars(text("SELECT name FROM roles ORDER BY name")).all()
