@@ -501,3 +501,9 @@ def test_openapi_document_and_docs_page(client):
     assert asset.status_code == 200
     asset.close()
     assert client.get("/api/docs/assets/../../etc/passwd").status_code == 404
+
+
+def test_a_bearer_token_does_not_sign_a_page_in(client, user):
+    tokens = sign_in_app(client)
+    response = client.get("/account", headers=bearer(tokens))
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")

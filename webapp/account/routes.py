@@ -45,6 +45,7 @@ from webapp.security.login import (
     set_reauthentication_handler,
     sign_out,
 )
+from webapp.security.sessions import cookieless
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 register_passkey_views(bp)
@@ -84,7 +85,8 @@ def require_two_factor_setup():
 
     Reads only what the request's one query loaded (device, user, role).
     """
-    if request.endpoint in SETUP_ENDPOINTS:
+    if request.endpoint in SETUP_ENDPOINTS or cookieless(request.path):
+        # The token API holds the same rule through the token's `amr` (webapp/api).
         return None
     user = current_user._get_current_object()  # one lookup through the proxy, not three
     if not user.is_authenticated:
