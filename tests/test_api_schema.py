@@ -47,7 +47,7 @@ def test_the_api_conforms_to_its_document(app, make_user):
             suppress_health_check=list(HealthCheck),
         )
         @given(case=operation.as_strategy())
-        def conforms(case):
+        def conforms(case, headers=headers):
             case.call_and_validate(headers=headers, checks=CHECKS)
 
         conforms()
