@@ -47,7 +47,8 @@ def test_the_api_conforms_to_its_document(app, make_user):
             suppress_health_check=list(HealthCheck),
         )
         @given(case=operation.as_strategy())
-        def conforms(case, headers=headers):
-            case.call_and_validate(headers=headers, checks=CHECKS)
+        def conforms(case):
+            case.call_and_validate(headers=conforms.headers, checks=CHECKS)
 
+        conforms.headers = headers  # bound now, not read from the loop's variable later
         conforms()

@@ -190,7 +190,9 @@ def _old_token_on_new_app(config: dict, old_key, old_kid: str):
     answer to a token of the old key."""
     from webapp.domain.users import create_user
 
-    for app in serve(config):
+    served = serve(config)
+    app = next(served)
+    try:
         user = create_user("alice", "alice@example.com", TEST_PASSWORD)
         db.session.commit()
         client = app.test_client()
@@ -201,6 +203,8 @@ def _old_token_on_new_app(config: dict, old_key, old_kid: str):
         old_token = jwt.encode(claims, old_key, algorithm="ES256", headers={"kid": old_kid})
         kids = [key["kid"] for key in client.get("/.well-known/jwks.json").json["keys"]]
         return kids, _parts(tokens["access_token"])[0]["kid"], _me(client, old_token)
+    finally:
+        next(served, None)  # the app's clean-up: its session and engine
 
 
 def test_a_retired_key_keeps_verifying_after_rotation(app_config, tmp_path):
@@ -401,7 +405,7 @@ def test_wrong_api_codes_count_toward_the_second_step_backoff(app, client, carol
         assert "Too many failed attempts" in page.get_data(as_text=True)
 
 
-def test_the_per_ip_login_limit_is_shared_with_the_api(app_config, user):
+def test_the_per_ip_login_limit_is_shared_with_the_api(app_config):
     for app in serve({**app_config, "RATELIMIT_ENABLED": True, "RATELIMIT_LOGIN": "3 per minute"}):
         from webapp.domain.users import create_user
 
