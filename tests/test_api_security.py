@@ -108,6 +108,17 @@ def test_an_expired_token_is_refused(client, user):
     assert_refused(_me(client, _signed({**claims, "iat": now - 600, "exp": now - 1})))
 
 
+def test_a_token_verified_before_is_refused_once_it_expires(client, user):
+    """Verified tokens are remembered per process: their expiry is still checked each time."""
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
+        tokens = sign_in_app(client)
+        assert client.get("/api/v1/me", headers=bearer(tokens)).status_code == 200
+        clock.shift(timedelta(seconds=299))
+        assert client.get("/api/v1/me", headers=bearer(tokens)).status_code == 200
+        clock.shift(timedelta(seconds=2))
+        assert_refused(client.get("/api/v1/me", headers=bearer(tokens)))
+
+
 def test_a_wrong_issuer_is_refused(client, user):
     tokens = sign_in_app(client)
     _, claims, _ = _parts(tokens["access_token"])

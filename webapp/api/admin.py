@@ -77,7 +77,7 @@ def _not_found(what: str = "user") -> Any:
 
 @blp.get("/users")
 @admin_required
-@blp.arguments(schemas.UserSearchQuery, location="query")
+@blp.arguments(schemas.UserSearchQuery(), location="query")
 @blp.response(200, schemas.AdminUserPage)
 def users(query: dict):
     """Users, newest first, 50 a page, searched by username or email."""
@@ -96,7 +96,7 @@ def user_detail(user_id: uuid.UUID):
 
 @blp.patch("/users/<uuid:user_id>")
 @admin_required
-@blp.arguments(schemas.UserPatch)
+@blp.arguments(schemas.UserPatch())
 @blp.response(200, schemas.AdminUser)
 def user_update(body: dict, user_id: uuid.UUID):
     """Change a user's role and/or (de)activate them; deactivation signs out everywhere."""
@@ -166,7 +166,7 @@ def _role_name(raw: str) -> str | Any:
 
 @blp.post("/roles")
 @admin_required
-@blp.arguments(schemas.RoleCreate)
+@blp.arguments(schemas.RoleCreate())
 @blp.response(201, schemas.RoleOut)
 def role_create(body: dict):
     """Add a role."""
@@ -186,7 +186,7 @@ def role_create(body: dict):
 
 @blp.patch("/roles/<int:role_id>")
 @admin_required
-@blp.arguments(schemas.RolePatch)
+@blp.arguments(schemas.RolePatch())
 @blp.response(200, schemas.RoleOut)
 def role_update(body: dict, role_id: int):
     """Rename or describe a role, or say whether it requires two-factor."""
@@ -234,7 +234,7 @@ def role_delete(role_id: int):
 
 @blp.get("/audit")
 @admin_required
-@blp.arguments(schemas.CursorQuery, location="query")
+@blp.arguments(schemas.CursorQuery(), location="query")
 @blp.response(200, schemas.AuditPage)
 def audit(query: dict):
     """The audit log, newest first, 50 a page."""

@@ -113,7 +113,7 @@ def bearer_required(view: Callable | None = None, *, setup_ok: bool = False) -> 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if not current_user.is_authenticated:
+            if not current_user._get_current_object().is_authenticated:
                 return unauthorized()
             if not setup_ok and token_setup_required():
                 return problem(403, code="mfa_setup_required", detail=SETUP_REQUIRED)
@@ -149,7 +149,7 @@ def me_json(user: User) -> dict:
 
 @blp.post("/auth/signup")
 @limiter.shared_limit(_signup_limit, scope=throttle.SIGNUP_SCOPE)
-@blp.arguments(schemas.SignupRequest)
+@blp.arguments(schemas.SignupRequest())
 @blp.response(201, schemas.SignedUp)
 @blp.alt_response(202, schema=schemas.ConfirmationSent, description="Mandatory verification")
 def signup(body: dict):
@@ -180,7 +180,7 @@ def _field_problem(field: str, message: str) -> Any:
 
 @blp.post("/auth/token")
 @limiter.shared_limit(_login_limit, scope=throttle.LOGIN_SCOPE)
-@blp.arguments(schemas.TokenRequest)
+@blp.arguments(schemas.TokenRequest())
 @blp.response(200, schemas.Tokens)
 def token(body: dict):
     """Sign an app in with a username (or email) and password."""
@@ -226,7 +226,7 @@ def token(body: dict):
 
 @blp.post("/auth/token/mfa")
 @limiter.shared_limit(_login_limit, scope=throttle.SECOND_STEP_SCOPE)
-@blp.arguments(schemas.MfaRequest)
+@blp.arguments(schemas.MfaRequest())
 @blp.response(200, schemas.Tokens)
 def token_mfa(body: dict):
     """The second step: an authenticator code or a recovery code, with the `mfa_token`."""
@@ -246,7 +246,7 @@ def token_mfa(body: dict):
 
 
 @blp.post("/auth/refresh")
-@blp.arguments(schemas.RefreshRequest)
+@blp.arguments(schemas.RefreshRequest())
 @blp.response(200, schemas.Tokens)
 def refresh(body: dict):
     """Trade a refresh token for a new access token and a new refresh token."""
@@ -280,7 +280,7 @@ def logout():
 @blp.response(200, schemas.Me)
 def me():
     """Who the access token belongs to."""
-    return me_json(current_user)
+    return me_json(current_user._get_current_object())
 
 
 def _device_json(device, current_id: int) -> dict:
@@ -342,7 +342,7 @@ def revoke_others():
 
 @blp.post("/me/password")
 @bearer_required
-@blp.arguments(schemas.PasswordChangeRequest)
+@blp.arguments(schemas.PasswordChangeRequest())
 @blp.response(204)
 def change_password(body: dict):
     """Change the password; every other device is signed out."""
@@ -364,7 +364,7 @@ def change_password(body: dict):
 
 @blp.get("/me/activity")
 @bearer_required
-@blp.arguments(schemas.CursorQuery, location="query")
+@blp.arguments(schemas.CursorQuery(), location="query")
 @blp.response(200, schemas.ActivityPage)
 def my_activity(query: dict):
     """The account's security events, newest first, 50 a page."""

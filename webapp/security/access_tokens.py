@@ -32,7 +32,7 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jwt
@@ -43,6 +43,7 @@ from flask import Flask, current_app
 ALGORITHM = "ES256"
 EXTENSION_KEY = "webapp.access_tokens"
 DEVELOPMENT_KEY_FILE = "jwt_private_key.pem"
+VERIFIED_TOKENS = 4096  # per process; cleared when full
 REQUIRED_CLAIMS = ["iss", "sub", "sid", "iat", "exp", "jti", "amr"]
 _PEM_BLOCK = re.compile(r"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----", re.DOTALL)
 
@@ -74,6 +75,8 @@ class KeySet:
     kid: str
     public_keys: dict[str, ec.EllipticCurvePublicKey]
     jwks: dict
+    # Tokens verified already: token -> claims (see `verify`).
+    verified: dict[str, AccessClaims] = field(default_factory=dict)
 
 
 def _b64(number: int) -> str:
@@ -196,21 +199,48 @@ def verify(token: str) -> AccessClaims:
     """Return the claims of a token we signed and that has not expired; else raise InvalidToken.
 
     Only ES256 is accepted (the allow-list), only with a key of ours named
-    by the header's `kid`, and only with our issuer.
+    by the header's `kid`, and only with our issuer. An app sends the same
+    token with each request for its few minutes: a token verified once is
+    remembered (per process, per key set) and only its expiry is checked
+    again, as `security/sessions.py` does for session cookies.
     """
     keys = _keys()
+    known = keys.verified.get(token)
+    if known is not None:
+        if known.expires_at > time.time():
+            return known
+        keys.verified.pop(token, None)
+        raise InvalidToken("expired")
+    claims = _verify_signed(keys, token)
+    if len(keys.verified) >= VERIFIED_TOKENS:
+        keys.verified.clear()
+    keys.verified[token] = claims
+    return claims
+
+
+def _verify_signed(keys: KeySet, token: str) -> AccessClaims:
+    """Check a token's signature, header and claims (PyJWT does the JOSE work)."""
+    options = {"require": REQUIRED_CLAIMS}
+    issuer = current_app.config["PUBLIC_URL"]
     try:
-        header = jwt.get_unverified_header(token)
-        key = keys.public_keys.get(header.get("kid"))
-        if key is None or header.get("alg") != ALGORITHM:
-            raise InvalidToken("unknown key or algorithm")
-        claims = jwt.decode(
-            token,
-            key,
-            algorithms=[ALGORITHM],
-            issuer=current_app.config["PUBLIC_URL"],
-            options={"require": REQUIRED_CLAIMS},
-        )
+        kid = keys.kid
+        try:
+            # One parse for the usual case, a token of the current key: PyJWT
+            # checks a token character by character, so not twice.
+            found = jwt.decode_complete(
+                token, keys.public_keys[kid], algorithms=[ALGORITHM], issuer=issuer, options=options
+            )
+        except jwt.InvalidSignatureError:
+            kid = jwt.get_unverified_header(token).get("kid")
+            if kid == keys.kid or kid not in keys.public_keys:
+                raise
+            found = jwt.decode_complete(
+                token, keys.public_keys[kid], algorithms=[ALGORITHM], issuer=issuer, options=options
+            )
+        header, claims = found["header"], found["payload"]
+        # The header must name the key that made the signature, with the one algorithm.
+        if header.get("kid") != kid or header.get("alg") != ALGORITHM:
+            raise InvalidToken("wrong key id or algorithm")
         amr = claims["amr"]
         if not isinstance(amr, list) or not all(isinstance(item, str) for item in amr):
             raise InvalidToken("amr")
