@@ -581,3 +581,25 @@ def test_admin_audit_page_shows_the_app(client, new_client, root, user):
     web_login(client, "root")
     page = client.get("/admin/audit").get_data(as_text=True)
     assert "Ana&#39;s phone" in page or "Ana's phone" in page
+
+
+def test_development_creates_a_key_in_instance_once_and_keeps_it(tmp_path):
+    first = access_tokens.load_keys({"ENV_NAME": "development"}, str(tmp_path))
+    again = access_tokens.load_keys({"ENV_NAME": "development"}, str(tmp_path))
+    assert first.kid == again.kid
+    key_file = tmp_path / access_tokens.DEVELOPMENT_KEY_FILE
+    assert key_file.stat().st_mode & 0o077 == 0
+
+
+def test_purge_devices_deletes_expired_mfa_tokens(app, client, carol, runner):
+    from webapp.models import MfaToken
+
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
+        mfa_step(client)
+        clock.shift(timedelta(seconds=301))
+        live = mfa_step(client)
+        result = runner.invoke(args=["purge-devices"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert len(db.session.scalars(select(MfaToken)).all()) == 1
+    assert send_code(client, live, code_of(carol)).status_code == 200
