@@ -73,8 +73,8 @@ def purge_devices(older_than_days: int) -> None:
     EMAIL_VERIFICATION=mandatory, accounts never confirmed after 7 days.
     """
     from webapp.domain.addresses import purge_unconfirmed, verification_mandatory
-    from webapp.security.devices import purge_devices as purge
     from webapp.extensions import db
+    from webapp.security.devices import purge_devices as purge
     from webapp.security.email_tokens import purge as purge_email_links
     from webapp.security.mfa_tokens import purge_mfa_tokens
 
