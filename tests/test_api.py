@@ -507,3 +507,41 @@ def test_a_bearer_token_does_not_sign_a_page_in(client, user):
     tokens = sign_in_app(client)
     response = client.get("/account", headers=bearer(tokens))
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+# --- EMAIL_VERIFICATION=mandatory -------------------------------------------------------
+
+
+@pytest.fixture
+def mandatory(app):
+    app.config["EMAIL_VERIFICATION"] = "mandatory"
+    return app
+
+
+def signup_body(username: str, email: str) -> dict:
+    return {"username": username, "email": email, "password": TEST_PASSWORD, "device_name": "d"}
+
+
+def test_mandatory_signup_is_202_alike_for_a_new_and_a_taken_address(client, mandatory, user):
+    new = client.post("/api/v1/auth/signup", json=signup_body("newbie", "newbie@example.com"))
+    taken = client.post("/api/v1/auth/signup", json=signup_body("other", "alice@example.com"))
+    assert new.status_code == taken.status_code == 202
+    assert new.json == taken.json == {"status": "confirmation_sent"}
+    assert "access_token" not in new.json
+    created = db.session.scalars(select(User).where(User.username == "newbie")).one()
+    assert created.email_verified_at is None
+    assert db.session.scalars(select(User).where(User.username == "other")).first() is None
+    assert db.session.scalars(select(RefreshToken)).all() == []
+
+
+def test_mandatory_signup_with_a_taken_username_is_a_field_problem(client, mandatory, user):
+    response = client.post("/api/v1/auth/signup", json=signup_body("alice", "x@example.com"))
+    assert "username" in assert_problem(response, 422)["errors"]
+
+
+def test_mandatory_unconfirmed_address_gets_403_email_unconfirmed(client, mandatory, user):
+    response = api_token(client)
+    assert_problem(response, 403, "email_unconfirmed")
+    assert db.session.scalars(select(RefreshToken)).all() == []
+    # A wrong password still gets the one generic answer, not the address's state.
+    assert_problem(api_token(client, password="wrong password 99"), 401, "invalid_credentials")

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, jsonify, request
 from flask_login import current_user
 from flask_smorest import Blueprint
 
@@ -159,7 +159,8 @@ def signup(body: dict):
         if username_taken(username):
             return _field_problem("username", "That username is taken.")
         sign_up_quietly(username, email, password, client_ip())
-        return {"status": "confirmation_sent"}, 202
+        # Its own response: the 201 schema above would dump this body as empty.
+        return jsonify(schemas.ConfirmationSent().dump({"status": "confirmation_sent"})), 202
     try:
         user = create_user(username, email, password)
     except DuplicateAccount as exc:
