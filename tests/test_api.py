@@ -491,6 +491,10 @@ def test_openapi_document_and_docs_page(client):
         assert path in paths, path
     token_body = paths["/api/v1/auth/token"]["post"]["requestBody"]["content"]["application/json"]
     assert token_body["schema"]["$ref"].endswith("/TokenRequest")
+    errors = spec.json["components"]["responses"]
+    for name in ("DEFAULT_ERROR", "UNPROCESSABLE_ENTITY"):
+        assert list(errors[name]["content"]) == ["application/problem+json"], name
+    assert "default" in paths["/api/v1/me"]["get"]["responses"]
     page = client.get("/api/docs")
     assert page.status_code == 200
     html = page.get_data(as_text=True)

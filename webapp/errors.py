@@ -117,26 +117,29 @@ def _field_errors(exc: HTTPException) -> dict | None:
     return merged
 
 
+def http_error(exc: HTTPException):
+    """Answer an HTTP error: a page, or problem+json under /api/."""
+    if exc.code is None or exc.code < 400:
+        return exc
+    headers = {}
+    if exc.code == 405 and exc.valid_methods:
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    if exc.code in (429, 503):
+        headers["Retry-After"] = "60" if exc.code == 429 else "30"
+    if wants_problem():
+        if exc.code == 422:
+            return problem(
+                422,
+                detail="Some fields are missing or not valid.",
+                headers=headers,
+                errors=_field_errors(exc) or {},
+            )
+        return problem(exc.code, headers=headers)
+    return render_error(exc.code, headers)
+
+
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        if exc.code is None or exc.code < 400:
-            return exc
-        headers = {}
-        if exc.code == 405 and exc.valid_methods:
-            headers["Allow"] = ", ".join(exc.valid_methods)
-        if exc.code in (429, 503):
-            headers["Retry-After"] = "60" if exc.code == 429 else "30"
-        if wants_problem():
-            if exc.code == 422:
-                return problem(
-                    422,
-                    detail="Some fields are missing or not valid.",
-                    headers=headers,
-                    errors=_field_errors(exc) or {},
-                )
-            return problem(exc.code, headers=headers)
-        return render_error(exc.code, headers)
+    app.register_error_handler(HTTPException, http_error)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

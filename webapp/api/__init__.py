@@ -16,17 +16,24 @@ from flask_cors import CORS
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
-from webapp.errors import PROBLEM_TYPE
+from webapp.errors import PROBLEM_TYPE, http_error
 from webapp.extensions import csrf
 
 
 class KeystoneApi(Api):
-    """flask-smorest's Api, documenting errors as problem+json and leaving their
-    handling to the app's error handlers (webapp.errors), which answer every
-    /api/ error, a 404 of an unknown path included, the same way."""
+    """flask-smorest's Api, documenting errors as problem+json and answering them
+    with the app's own handler (webapp.errors), which answers every /api/
+    error, a 404 of an unknown path included, the same way.
 
-    def _register_error_handlers(self) -> None:
-        """Keep flask-smorest's JSON error handler off: it would answer every page."""
+    `_register_responses` is flask-smorest's (not public) hook for the default
+    responses; `test_openapi_document_and_docs_page` checks they stay problem+json.
+    """
+
+    def handle_http_exception(self, error):
+        """flask-smorest's documented hook, registered for every HTTP error of the app:
+        answer as the app does (a page, or problem+json under /api/), whichever of
+        the two registrations Flask keeps."""
+        return http_error(error)
 
     def _register_responses(self) -> None:
         """flask-smorest's default responses, each error described as problem+json."""

@@ -21,7 +21,7 @@ from webapp.domain.audit import record
 from webapp.domain.notices import mail_notice
 from webapp.domain.two_factor import needs_setup, verify_second_factor
 from webapp.extensions import db
-from webapp.models import DeviceKind, RefreshToken, User
+from webapp.models import DeviceKind, RefreshToken, RevokeReason, User
 from webapp.security import access_tokens, devices, mfa_tokens, signals
 from webapp.security import two_factor as mechanism
 from webapp.security.client import client_ip, user_agent
@@ -128,7 +128,7 @@ def refresh(raw: str) -> Tokens | None:
 def sign_out_app(user: User) -> None:
     """Revoke the device of the app making this request."""
     record("logout", actor=user, target_user=user)
-    devices.revoke_device(user.current_device, "logout")
+    devices.revoke_device(user.current_device, RevokeReason.LOGOUT)
 
 
 # --- the second step: the `mfa_token` --------------------------------------------
