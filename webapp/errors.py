@@ -93,9 +93,9 @@ def problem(
     default_title, default_detail = MESSAGES.get(status, (None, None))
     body = {
         "type": "about:blank",
-        "title": title or default_title or MESSAGES[500][0],
+        "title": str(title or default_title or MESSAGES[500][0]),
         "status": status,
-        "detail": detail or default_detail or MESSAGES[500][1],
+        "detail": str(detail or default_detail or MESSAGES[500][1]),
         "code": code or PROBLEM_CODES.get(status, "error"),
         **extra,
     }

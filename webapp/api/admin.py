@@ -22,6 +22,7 @@ from webapp.domain.administration import AdminError
 from webapp.domain.audit import record_alone
 from webapp.errors import problem
 from webapp.extensions import db
+from webapp.i18n import _, _l
 from webapp.models import Role, User
 from webapp.security import bearer
 
@@ -33,7 +34,9 @@ blp = Blueprint(
 )
 blp.before_request(refuse_non_json)
 
-NEEDS_SECOND_FACTOR = "Admin endpoints need an access token from a sign-in with a second factor."
+NEEDS_SECOND_FACTOR = _l(
+    "Admin endpoints need an access token from a sign-in with a second factor."
+)
 
 
 def admin_required(view):
@@ -48,7 +51,7 @@ def admin_required(view):
                 target=f"{request.method} {request.path}"[:255],
                 details={"method": request.method, "path": request.path[:200], "api": True},
             )
-            return problem(403, code="forbidden", detail="Only admins may do that.")
+            return problem(403, code="forbidden", detail=_("Only admins may do that."))
         claims = bearer.access_claims()
         if claims is None or not apps.passed_second_factor(claims.amr):
             return problem(403, code="mfa_required", detail=NEEDS_SECOND_FACTOR)
@@ -72,7 +75,7 @@ def user_json(user: User) -> dict:
 
 
 def _not_found(what: str = "user") -> Any:
-    return problem(404, detail=f"There is no {what} with that id.")
+    return problem(404, detail=_("There is no %(what)s with that id.", what=what))
 
 
 @blp.get("/users")
@@ -107,7 +110,7 @@ def user_update(body: dict, user_id: uuid.UUID):
         if "role" in body:
             role = db.session.query(Role).filter_by(name=body["role"].strip().lower()).first()
             if role is None:
-                message = "That role does not exist."
+                message = _("That role does not exist.")
                 return problem(422, detail=message, errors={"role": [message]})
             administration.change_role(user, role.id)
         if "is_active" in body:

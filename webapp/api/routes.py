@@ -32,6 +32,7 @@ from webapp.domain.notices import mail_notice
 from webapp.domain.users import DuplicateAccount, create_user, find_user, username_taken
 from webapp.errors import problem
 from webapp.extensions import db, limiter
+from webapp.i18n import _, _l
 from webapp.logs import quoted
 from webapp.models import DeviceKind, RevokeReason, User
 from webapp.security import bearer, devices, throttle
@@ -49,12 +50,12 @@ blp = Blueprint(
     description="Sign-in for apps and the signed-in user's own account.",
 )
 
-INVALID_CREDENTIALS = "Invalid username/email or password."
-MFA_REQUIRED = "This account has a second factor: send a code to /api/v1/auth/token/mfa."
+INVALID_CREDENTIALS = _l("Invalid username/email or password.")
+MFA_REQUIRED = _l("This account has a second factor: send a code to /api/v1/auth/token/mfa.")
 BEARER_ONLY = "Bearer"
 JSON_TYPES = ("application/json",)
 # The token reaches only /me until the role's required second factor is set up.
-SETUP_REQUIRED = "Your role requires two-factor authentication: set it up on the website first."
+SETUP_REQUIRED = _l("Your role requires two-factor authentication: set it up on the website first.")
 
 
 # --- request checks shared by the API's blueprints -------------------------------------
@@ -77,11 +78,11 @@ def unauthorized(detail: str | None = None) -> Any:
     """401 with RFC 6750's challenge: `invalid_token` when a token was sent and refused."""
     if bearer.bearer_error() == bearer.INVALID_TOKEN:
         challenge = 'Bearer error="invalid_token"'
-        detail = detail or "The access token is expired, revoked, altered or wrongly signed."
+        detail = detail or _("The access token is expired, revoked, altered or wrongly signed.")
         code = "invalid_token"
     else:
         challenge = BEARER_ONLY
-        detail = detail or "Send an access token: Authorization: Bearer <token>."
+        detail = detail or _("Send an access token: Authorization: Bearer <token>.")
         code = "unauthorized"
     return problem(401, code=code, detail=detail, headers={"WWW-Authenticate": challenge})
 
@@ -157,7 +158,7 @@ def signup(body: dict):
     username, email, password = body["username"], body["email"], body["password"]
     if verification_mandatory():
         if username_taken(username):
-            return _field_problem("username", "That username is taken.")
+            return _field_problem("username", _("That username is taken."))
         sign_up_quietly(username, email, password, client_ip())
         # Its own response: the 201 schema above would dump this body as empty.
         return jsonify(schemas.ConfirmationSent().dump({"status": "confirmation_sent"})), 202
@@ -166,8 +167,8 @@ def signup(body: dict):
     except DuplicateAccount as exc:
         db.session.rollback()
         if exc.field == "username":
-            return _field_problem("username", "That username is taken.")
-        return _field_problem("email", "An account with this email already exists.")
+            return _field_problem("username", _("That username is taken."))
+        return _field_problem("email", _("An account with this email already exists."))
     record("signup", actor=user, target_user=user)
     send_confirmation(user)
     tokens = apps.sign_in_app(user, body["device_name"])
@@ -208,7 +209,7 @@ def token(body: dict):
         return problem(
             403,
             code="email_unconfirmed",
-            detail="Confirm your email address first: use the link we mailed you.",
+            detail=_("Confirm your email address first: use the link we mailed you."),
         )
     if user.has_second_factor:
         mfa_token = apps.start_second_step(user, body["device_name"])
@@ -237,11 +238,13 @@ def token_mfa(body: dict):
         return outcome.tokens.as_json()
     headers = {"WWW-Authenticate": BEARER_ONLY}
     if outcome.wrong_code:
-        return problem(401, code="invalid_code", detail="That code is not right.", headers=headers)
+        return problem(
+            401, code="invalid_code", detail=_("That code is not right."), headers=headers
+        )
     return problem(
         401,
         code="invalid_grant",
-        detail="That sign-in has expired or was used up. Sign in again.",
+        detail=_("That sign-in has expired or was used up. Sign in again."),
         headers=headers,
     )
 
@@ -257,7 +260,7 @@ def refresh(body: dict):
         return problem(
             401,
             code="invalid_grant",
-            detail="That refresh token is unknown, expired, revoked or replaced. Sign in again.",
+            detail=_("That refresh token is unknown, expired, revoked or replaced. Sign in again."),
             headers={"WWW-Authenticate": BEARER_ONLY},
         )
     return tokens.as_json()
@@ -318,7 +321,7 @@ def revoke_device(device_id: int):
     """Sign one of the user's devices out; this app's own is a logout."""
     device = own_device(current_user, device_id)
     if device is None or device.is_revoked:
-        return problem(404, detail="You have no signed-in device with that id.")
+        return problem(404, detail=_("You have no signed-in device with that id."))
     if device.id == current_user.current_device.id:
         apps.sign_out_app(current_user)
     else:
@@ -354,7 +357,7 @@ def change_password(body: dict):
         return problem(422, detail=message, errors={"new_password": [message]})
     if not confirm_password(user, body["current_password"]):
         db.session.commit()
-        return problem(403, code="wrong_password", detail="That is not your current password.")
+        return problem(403, code="wrong_password", detail=_("That is not your current password."))
     set_password(user, body["new_password"])
     devices.revoke_user_devices(user.id, RevokeReason.PASSWORD, keep_id=user.current_device.id)
     record("password_changed", target_user=user)
