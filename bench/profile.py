@@ -3,7 +3,8 @@
     .venv/bin/python bench/profile.py account          # CPU ms per request
     .venv/bin/python bench/profile.py remember --tree  # and where the time goes
 
-Scenarios: plain, login-page, login, account, remember, grace, devices, admin-users, admin-search.
+Scenarios: plain, login-page, login, account, remember, grace, devices, admin-users, admin-search,
+api-me, api-refresh.
 CPU time (not wall time) is measured so that other load on the machine
 disturbs the numbers less; compare before and after a change on one machine.
 """
@@ -125,6 +126,17 @@ def main() -> int:
 
         def send():
             return client.get(path)
+    elif name == "api-me":
+        bearer = {"Authorization": f"Bearer {here.access_token('bench')}"}
+
+        def send():
+            return client.get("/api/v1/me", headers=bearer)
+    elif name == "api-refresh":
+        refresh_tokens = iter(seed.remember_tokens(args.requests + 50, prefix="r", kind="app"))
+
+        def send():
+            body = {"refresh_token": next(refresh_tokens)}
+            return here.client().post("/api/v1/auth/refresh", json=body)
     else:
         parser.error(f"unknown scenario {name}")
 

@@ -41,6 +41,25 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 SECRET_KEY = "bench-only-secret-key-" + os.urandom(16).hex()
+
+
+def _bench_jwt_key() -> str:
+    """A fresh ES256 signing key for this run (production requires one)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+
+
+JWT_PRIVATE_KEY = _bench_jwt_key()
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench"
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 USERS_FOR_ADMIN = 100_000
@@ -59,6 +78,7 @@ def app_environment(db_url: str) -> dict[str, str]:
         # Cheaper hashes only for profiling under valgrind (bench/profile.py's note).
         BCRYPT_ROUNDS=os.environ.get("BENCH_BCRYPT_ROUNDS", "12"),
         DATABASE_URL=db_url,
+        JWT_PRIVATE_KEY=JWT_PRIVATE_KEY,
     )
     return env
 
@@ -496,6 +516,17 @@ class InProcess:
                 return response
         raise AssertionError(f"second step refused: {response.status_code}")
 
+    def access_token(self, username: str) -> str:
+        """Sign an app in through the token API; return its access token."""
+        from seed import PASSWORD
+
+        response = self.client().post(
+            "/api/v1/auth/token",
+            json={"username": username, "password": PASSWORD, "device_name": "Bench app"},
+        )
+        assert response.status_code == 200, f"api sign-in as {username}: {response.status_code}"
+        return response.json["access_token"]
+
     def remember_cookie(self, token: str) -> str:
         return f"{self.app.config['REMEMBER_DEVICE_COOKIE_NAME']}={token}"
 
@@ -597,6 +628,51 @@ def login_probe_note(path: Path) -> str:
         f"{rest_ms:.2f} ms of CPU (medians of {len(checks)} logins; means "
         f"{mean_check_ms:.1f} and {mean_rest_ms:.2f} ms): bcrypt is "
         f"{mean_check_ms / (mean_check_ms + mean_rest_ms):.1%} of the app's CPU a login"
+    )
+
+
+def fetch_api(url: str, *, authorization: str = "", data: str | None = None) -> Reply:
+    """GET (or POST JSON `data` to) an API URL; return its reply."""
+    request = urllib.request.Request(url, data=data.encode() if data is not None else None)
+    if authorization:
+        request.add_header("Authorization", authorization)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our server
+            return Reply(response.status, response.read().decode(), response.headers)
+    except urllib.error.HTTPError as error:
+        return Reply(error.code, error.read().decode(), error.headers)
+
+
+def es256_costs(tries: int = 2000) -> str:
+    """Time one ES256 signature and one verification of an access token (this process).
+
+    The first verification of a token checks its signature; a process that
+    sees the same token again (an app's next request) finds it remembered.
+    """
+    import uuid
+
+    from webapp.security import access_tokens
+
+    remembered = access_tokens._keys().verified
+    start = time.perf_counter()
+    for _ in range(tries):
+        token, _ = access_tokens.issue(uuid.uuid4(), 1, ["pwd"])
+    signed = time.perf_counter()
+    for _ in range(tries):
+        remembered.clear()
+        access_tokens.verify(token)
+    verified = time.perf_counter()
+    for _ in range(tries):
+        access_tokens.verify(token)
+    again = time.perf_counter()
+    sign_us = (signed - start) / tries * 1e6
+    verify_us = (verified - signed) / tries * 1e6
+    again_us = (again - verified) / tries * 1e6
+    return (
+        f"ES256 per token: issue (sign) {sign_us:.0f} µs, first verify {verify_us:.0f} µs, "
+        f"verify of a token seen before {again_us:.0f} µs"
     )
 
 
@@ -873,6 +949,63 @@ def main() -> int:
                 )
                 row.met = row.load.p95_ms < 50
                 rows.append(row)
+
+        if wanted("7"):
+            row = Row("7", "GET /api/v1/me (bearer token)", target=">= 0.55")
+            bearer = f"Bearer {here.access_token('bench')}"
+            reply = fetch_api(base + "/api/v1/me", authorization=bearer)
+            assert reply.status == 200 and json.loads(reply.text)["username"] == "bench", (
+                reply.status
+            )
+            row.load = rounds(
+                args,
+                lambda _: wrk(base, "/api/v1/me", args, BENCH_AUTHORIZATION=bearer),
+                note=row.notes,
+            )
+            row.queries = here.count(
+                lambda c: c.get("/api/v1/me", headers={"Authorization": bearer})
+            )
+            row.notes.append(es256_costs())
+            rows.append(row)
+
+        if wanted("8"):
+            row = Row("8", "POST /api/v1/auth/refresh (rotated)", target=">= 0.35")
+            needed = int(plain_before.rps * args.duration * 0.6) + 200
+            tokens = seed.remember_tokens(needed * args.rounds, prefix="refresh", kind="app")
+            # Each round gets its own refresh tokens: one shown twice is a theft.
+            body_files = []
+            for i in range(args.rounds):
+                body_file = work / f"refresh-bodies-{i}.txt"
+                mine = tokens[i * needed : (i + 1) * needed]
+                body_file.write_text("".join(json.dumps({"refresh_token": t}) + "\n" for t in mine))
+                body_files.append(body_file)
+            probe = seed.remember_tokens(2, prefix="probe-refresh", kind="app")
+            reply = fetch_api(
+                base + "/api/v1/auth/refresh", data=json.dumps({"refresh_token": probe[0]})
+            )
+            assert reply.status == 200 and "access_token" in reply.text, reply.status
+            row.load = rounds(
+                args,
+                lambda i: wrk(
+                    base,
+                    "/api/v1/auth/refresh",
+                    args,
+                    BENCH_METHOD="POST",
+                    BENCH_COOKIE_FILE=str(body_files[i]),
+                    BENCH_LINES_ARE="body",
+                    BENCH_CONTENT_TYPE="application/json",
+                ),
+                note=row.notes,
+            )
+            row.queries = here.count(
+                lambda c: c.post("/api/v1/auth/refresh", json={"refresh_token": probe[1]}),
+                warm=False,
+            )
+            rotated = seed.rotated_devices(prefix="refresh")
+            if row.load.exhausted:
+                row.notes.append(f"ran out of fresh tokens {row.load.exhausted} times")
+            row.notes.append(f"{rotated} refresh tokens rotated for {row.load.requests} requests")
+            rows.append(row)
 
     with gunicorn("plain_app:app", plain_env, log, args.workers) as plain:
         plain_after = rounds(args, lambda _: wrk(plain, "/", args))

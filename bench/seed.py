@@ -107,8 +107,11 @@ def many_users(count: int, chunk: int = 10_000) -> None:
         db.session.commit()
 
 
-def remember_tokens(count: int, prefix: str = "remember") -> list[str]:
-    """Create `count` remembered devices, 100 per user; return their tokens."""
+def remember_tokens(count: int, prefix: str = "remember", kind: str = "browser") -> list[str]:
+    """Create `count` remembered devices, 100 per user; return their tokens.
+
+    With `kind="app"`, apps' devices, whose tokens are refresh tokens.
+    """
     tokens: list[str] = []
     owner = None
     for i in range(count):
@@ -116,7 +119,12 @@ def remember_tokens(count: int, prefix: str = "remember") -> list[str]:
             db.session.commit()
             owner = make_user(f"{prefix}{i // MAX_DEVICES:05d}")
         _, token = create_device(
-            owner, remember=True, user_agent=USER_AGENT, ip_address="127.0.0.1"
+            owner,
+            remember=True,
+            user_agent=USER_AGENT,
+            ip_address="127.0.0.1",
+            kind=kind,
+            name="Bench app" if kind == "app" else None,
         )
         tokens.append(token)
     db.session.commit()

@@ -6,6 +6,10 @@
 --   BENCH_COOKIE_FILE  a file of Cookie headers, one a line, each sent ONCE
 --                      (remember tokens rotate on use); the lines are dealt
 --                      out among the threads
+--   BENCH_LINES_ARE    "cookie" (default) or "body": with "body", each line of
+--                      BENCH_COOKIE_FILE is a request body instead (refresh tokens)
+--   BENCH_CONTENT_TYPE the body's Content-Type (default: a form)
+--   BENCH_AUTHORIZATION an Authorization header sent with every request
 --   BENCH_USER_AGENT   the User-Agent header
 --   BENCH_THREADS      the number of wrk threads (to deal the cookie lines)
 -- done() prints one JSON line that bench/run.py reads.
@@ -29,8 +33,14 @@ function init(args)
   if static_cookie and static_cookie ~= "" then
     headers["Cookie"] = static_cookie
   end
-  if body then
-    headers["Content-Type"] = "application/x-www-form-urlencoded"
+  local authorization = os.getenv("BENCH_AUTHORIZATION")
+  if authorization and authorization ~= "" then
+    headers["Authorization"] = authorization
+  end
+  lines_are = os.getenv("BENCH_LINES_ARE") or "cookie"
+  content_type = os.getenv("BENCH_CONTENT_TYPE") or "application/x-www-form-urlencoded"
+  if body or lines_are == "body" then
+    headers["Content-Type"] = content_type
   end
   cookies = nil
   used = 0
@@ -56,6 +66,14 @@ function request()
   end
   used = used + 1
   local line = cookies[used]
+  if lines_are == "body" then
+    if line == nil then
+      -- Out of fresh tokens: send an empty object, and say so in the report.
+      exhausted = exhausted + 1
+      line = "{}"
+    end
+    return wrk.format(method, path, headers, line)
+  end
   if line == nil then
     -- Out of fresh tokens: send no cookie, and say so in the report.
     exhausted = exhausted + 1

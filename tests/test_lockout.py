@@ -215,12 +215,26 @@ def test_repeated_admin_refusals_do_not_flood_the_audit_log(app, client, carol, 
     assert len(logged) == 60  # every refusal is still logged
 
 
+def production_jwt_key() -> str:
+    """An ES256 signing key in PEM, which production requires (the token API's)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
 def test_production_with_memory_storage_warns_at_start(monkeypatch, db_url):
     from webapp import create_app
 
     monkeypatch.setenv("WEBAPP_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "a-production-secret-for-this-test-only")
     monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("JWT_PRIVATE_KEY", production_jwt_key())
     monkeypatch.delenv("RATELIMIT_STORAGE_URI", raising=False)
     records: list[logging.LogRecord] = []
     handler = logging.Handler()

@@ -68,6 +68,7 @@ def test_upgrade_downgrade_upgrade(migration_app):
         "webauthn_credentials",
         "webauthn_challenges",
         "outbox",
+        "mfa_tokens",
     }
     with db.engine.connect() as conn:
         roles = conn.scalars(text("SELECT name FROM roles ORDER BY name")).all()

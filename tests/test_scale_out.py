@@ -27,6 +27,8 @@ from pathlib import Path
 import pyotp
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import URL, make_url
 
 from tests.databases import fresh_postgres_database
@@ -81,6 +83,18 @@ def flush_redis() -> None:
         client.close()
 
 
+# Production requires the token API's signing key; both processes share it.
+JWT_PRIVATE_KEY = (
+    ec.generate_private_key(ec.SECP256R1())
+    .private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    .decode()
+)
+
+
 def app_env(url: URL, smtp_port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("TEST_DATABASE_URL", None)
@@ -98,6 +112,7 @@ def app_env(url: URL, smtp_port: int) -> dict[str, str]:
         MAIL_PORT=str(smtp_port),
         MAIL_DEFAULT_SENDER="keystone@example.org",
         MAIL_POLL_SECONDS="1",
+        JWT_PRIVATE_KEY=JWT_PRIVATE_KEY,
     )
     return env
 
@@ -462,3 +477,92 @@ def test_a_and_b_deliver_200_queued_mails_each_exactly_once(cluster):
     # Both processes took part: their logs name the mail each sent.
     sent = [server.log.read_text().count("sent to crowd") for server in (cluster.a, cluster.b)]
     assert sum(sent) == 200 and min(sent) > 0, sent
+
+
+# --- the token API across processes ---------------------------------------------------
+
+
+def api(session: requests.Session, server: Server, method: str, path: str, **kwargs):
+    return session.request(method, server.url + "/api/v1" + path, timeout=30, **kwargs)
+
+
+def app_sign_in(session: requests.Session, server: Server, username: str) -> dict:
+    response = api(
+        session,
+        server,
+        "POST",
+        "/auth/token",
+        json={"username": username, "password": PASSWORD, "device_name": "Phone"},
+    )
+    assert response.status_code == 200, (server.name, response.status_code, response.text)
+    return response.json()
+
+
+def me(session: requests.Session, server: Server, tokens: dict) -> requests.Response:
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    return api(session, server, "GET", "/me", headers=headers)
+
+
+def refresh(session: requests.Session, server: Server, token: str) -> requests.Response:
+    return api(session, server, "POST", "/auth/refresh", json={"refresh_token": token})
+
+
+def test_app_tokens_rotate_across_a_and_b_and_a_replay_is_theft(cluster, browser):
+    sign_up(browser(), cluster.a, "frank")
+    app = browser()
+    first = app_sign_in(app, cluster.a, "frank")
+    assert me(app, cluster.b, first).status_code == 200  # B verifies A's token
+
+    second = refresh(app, cluster.b, first["refresh_token"])
+    assert second.status_code == 200
+    third = refresh(app, cluster.a, second.json()["refresh_token"])
+    assert third.status_code == 200
+    assert me(app, cluster.b, third.json()).status_code == 200
+
+    # The first refresh token, replaced twice, comes back through B: the device is stolen.
+    replay = refresh(browser(), cluster.b, first["refresh_token"])
+    assert replay.status_code == 401 and replay.json()["code"] == "invalid_grant"
+    assert me(app, cluster.a, third.json()).status_code == 401
+    assert refresh(app, cluster.a, third.json()["refresh_token"]).status_code == 401
+
+
+def test_an_app_revoked_through_b_stops_through_a(cluster, browser):
+    owner, app = browser(), browser()
+    sign_up(owner, cluster.a, "gina")
+    tokens = app_sign_in(app, cluster.a, "gina")
+    devices = get(owner, cluster.b, "/account/devices")
+    assert "Phone" in devices.text and "App" in devices.text
+    revoke_path = f"/account/devices/{tokens['device_id']}/revoke"
+    assert revoke_path in devices.text
+    revoked = post_form(owner, cluster.b, revoke_path, {}, page="/account/devices")
+    assert revoked.status_code == 302
+    assert me(app, cluster.a, tokens).status_code == 401
+    assert refresh(app, cluster.a, tokens["refresh_token"]).status_code == 401
+
+
+def test_an_mfa_token_is_single_use_across_a_and_b(cluster, browser):
+    owner = browser()
+    sign_up(owner, cluster.a, "hank")
+    secret = set_up_totp(owner, cluster.a)
+    step = api(
+        browser(),
+        cluster.a,
+        "POST",
+        "/auth/token",
+        json={"username": "hank", "password": PASSWORD, "device_name": "Phone"},
+    )
+    assert step.status_code == 401 and step.json()["code"] == "mfa_required"
+    mfa_token = step.json()["mfa_token"]
+    code = pyotp.TOTP(secret).at(time.time() + 30)  # the set-up spent the current step
+    done = api(
+        browser(), cluster.b, "POST", "/auth/token/mfa", json={"mfa_token": mfa_token, "code": code}
+    )
+    assert done.status_code == 200, done.text
+    again = api(
+        browser(),
+        cluster.a,
+        "POST",
+        "/auth/token/mfa",
+        json={"mfa_token": mfa_token, "code": pyotp.TOTP(secret).at(time.time() + 60)},
+    )
+    assert again.status_code == 401 and again.json()["code"] == "invalid_grant"

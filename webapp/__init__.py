@@ -111,8 +111,9 @@ def register_extensions(app: Flask) -> None:
 
 def register_security(app: Flask) -> None:
     from webapp import domain
-    from webapp.security import headers, known_browsers, login, sessions
+    from webapp.security import access_tokens, headers, known_browsers, login, sessions
 
+    access_tokens.init_app(app)
     sessions.init_app(app)
     headers.init_app(app)
     login.init_app(app)
@@ -121,12 +122,13 @@ def register_security(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from webapp import account, admin, auth, health
+    from webapp import account, admin, api, auth, health
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(health.bp)
+    api.init_app(app)
 
 
 def register_templates(app: Flask) -> None:

@@ -69,17 +69,22 @@ def create_admin(username: str, email: str, password_stdin: bool) -> None:
 def purge_devices(older_than_days: int) -> None:
     """Delete devices that expired or were revoked more than N days ago.
 
-    Also deletes email links spent or expired as long ago and, with
+    Also deletes email links spent or expired as long ago, the token API's
+    expired second steps (`mfa_tokens`) and, with
     EMAIL_VERIFICATION=mandatory, accounts never confirmed after 7 days.
     """
     from webapp.domain.addresses import purge_unconfirmed, verification_mandatory
+    from webapp.extensions import db
     from webapp.security.devices import purge_devices as purge
     from webapp.security.email_tokens import purge as purge_email_links
+    from webapp.security.mfa_tokens import purge_mfa_tokens
 
     older_than = timedelta(days=older_than_days)
     count = purge(older_than)
     click.echo(f"Purged {count} device{'s' if count != 1 else ''}.")
     purge_email_links(older_than)
+    purge_mfa_tokens()
+    db.session.commit()
     if verification_mandatory():
         deleted = purge_unconfirmed()
         click.echo(

@@ -177,6 +177,21 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # Under testing, due mail is delivered right after the commit that queued it.
         "MAIL_DELIVER_INLINE": _flag("MAIL_DELIVER_INLINE", env == "testing"),
         "MAX_CONTENT_LENGTH": 64 * 1024,
+        # The token API for apps (webapp/api, security/access_tokens.py): the
+        # ES256 signing key (PEM; required in production, made in instance/
+        # in development), retired public keys that still verify, the access
+        # tokens' lifetime, and the origins allowed to call it from a browser.
+        "JWT_PRIVATE_KEY_FILE": os.environ.get("JWT_PRIVATE_KEY_FILE", "").strip() or None,
+        "JWT_PRIVATE_KEY": os.environ.get("JWT_PRIVATE_KEY", "").strip() or None,
+        "JWT_RETIRED_PUBLIC_KEYS_FILE": (
+            os.environ.get("JWT_RETIRED_PUBLIC_KEYS_FILE", "").strip() or None
+        ),
+        "API_ACCESS_MINUTES": _int("API_ACCESS_MINUTES", 5),
+        "API_CORS_ORIGINS": [
+            origin.strip().rstrip("/")
+            for origin in os.environ.get("API_CORS_ORIGINS", "").split(",")
+            if origin.strip() and origin.strip() != "*"
+        ],
         "WTF_CSRF_TIME_LIMIT": None,
         # Flask-Login's own remember cookie is never set (see security/devices.py);
         # naming it keeps an attacker-supplied one from meaning anything to us.

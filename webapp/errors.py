@@ -1,11 +1,15 @@
-"""Error pages: every failure answers with a page, never a traceback."""
+"""Error pages: every failure answers with a page, never a traceback.
+
+Under /api/ the answer is RFC 9457 problem+json instead, for every error,
+404, 405 and 500 included: an app never gets HTML.
+"""
 
 from __future__ import annotations
 
 import logging
 import secrets
 
-from flask import Flask, g, render_template, request
+from flask import Flask, Response, g, json, render_template, request
 from flask_login import AnonymousUserMixin
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -23,7 +27,11 @@ MESSAGES = {
     403: ("Forbidden", "You do not have permission to see this page."),
     404: ("Page not found", "There is nothing at this address."),
     405: ("Method not allowed", "This address does not accept that kind of request."),
+    401: ("Unauthorized", "Sign in first: send a valid access token."),
+    409: ("Conflict", "That change conflicts with the current state."),
     413: ("Request too large", "What you sent is too large."),
+    415: ("Unsupported media type", "Send JSON, with Content-Type: application/json."),
+    422: ("Unprocessable content", "Some fields are missing or not valid."),
     429: ("Too many requests", "Too many attempts. Please wait a little and try again."),
     500: ("Something went wrong", "An unexpected error happened on our side."),
     503: (
@@ -48,17 +56,90 @@ def render_error(code: int, headers: dict[str, str] | None = None):
     return body, code, headers or {}
 
 
+API_PREFIX = "/api/"
+PROBLEM_TYPE = "application/problem+json"
+# A machine-readable `code` for each status an error handler answers.
+PROBLEM_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def wants_problem() -> bool:
+    """Return whether this request is the API's, answered with problem+json."""
+    return request.path.startswith(API_PREFIX)
+
+
+def problem(
+    status: int,
+    *,
+    code: str | None = None,
+    detail: str | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: object,
+) -> Response:
+    """Return an RFC 9457 problem+json response; `extra` adds members (`errors`, `mfa_token`)."""
+    default_title, default_detail = MESSAGES.get(status, (None, None))
+    body = {
+        "type": "about:blank",
+        "title": str(title or default_title or MESSAGES[500][0]),
+        "status": status,
+        "detail": str(detail or default_detail or MESSAGES[500][1]),
+        "code": code or PROBLEM_CODES.get(status, "error"),
+        **extra,
+    }
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_TYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _field_errors(exc: HTTPException) -> dict | None:
+    """The field messages webargs attached to a 422, without its location level."""
+    messages = (getattr(exc, "data", None) or {}).get("messages")
+    if not isinstance(messages, dict):
+        return None
+    merged: dict = {}
+    for location in messages.values():
+        if isinstance(location, dict):
+            merged.update(location)
+    return merged
+
+
+def http_error(exc: HTTPException):
+    """Answer an HTTP error: a page, or problem+json under /api/."""
+    if exc.code is None or exc.code < 400:
+        return exc
+    headers = {}
+    if exc.code == 405 and exc.valid_methods:
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    if exc.code in (429, 503):
+        headers["Retry-After"] = "60" if exc.code == 429 else "30"
+    if wants_problem():
+        if exc.code == 422:
+            return problem(
+                422,
+                detail="Some fields are missing or not valid.",
+                headers=headers,
+                errors=_field_errors(exc) or {},
+            )
+        return problem(exc.code, headers=headers)
+    return render_error(exc.code, headers)
+
+
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        if exc.code is None or exc.code < 400:
-            return exc
-        headers = {}
-        if exc.code == 405 and exc.valid_methods:
-            headers["Allow"] = ", ".join(exc.valid_methods)
-        if exc.code in (429, 503):
-            headers["Retry-After"] = "60" if exc.code == 429 else "30"
-        return render_error(exc.code, headers)
+    app.register_error_handler(HTTPException, http_error)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
@@ -71,6 +152,8 @@ def register_error_handlers(app: Flask) -> None:
         except Exception:  # the connection is gone; the pool replaces it later
             logger.debug("rollback failed on a lost connection")
         logger.warning("database unavailable (request %s): %s", request_id(), type(exc).__name__)
+        if wants_problem():
+            return problem(503, headers={"Retry-After": "30"})
         return render_error(503, {"Retry-After": "30"})
 
     @app.errorhandler(Exception)
@@ -81,4 +164,6 @@ def register_error_handlers(app: Flask) -> None:
         logger.exception(
             "unhandled error (request %s) %s %s", request_id(), request.method, request.path
         )
+        if wants_problem():
+            return problem(500, detail=f"{MESSAGES[500][1]} (request {request_id()})")
         return render_error(500)

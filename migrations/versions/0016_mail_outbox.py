@@ -15,7 +15,7 @@ from alembic import op
 UTC_TIMESTAMP = sa.DateTime(timezone=True)
 
 revision = "0016_mail_outbox"
-down_revision = "0014_recovery"
+down_revision = "0015_app_tokens"
 branch_labels = None
 depends_on = None
 

@@ -34,7 +34,7 @@ from webapp.domain.credentials import confirm_password
 from webapp.domain.device_list import device_rows, own_device
 from webapp.domain.new_browser import set_alerts
 from webapp.domain.notices import mail_notice
-from webapp.domain.recovery import Recovery, take_account_back
+from webapp.domain.recovery import sign_out_others
 from webapp.domain.two_factor import (
     ROLE_REQUIRES,
     TwoFactorError,
@@ -56,6 +56,7 @@ from webapp.security.login import (
     set_reauthentication_handler,
     sign_out,
 )
+from webapp.security.sessions import cookieless
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 register_passkey_views(bp)
@@ -95,7 +96,8 @@ def require_two_factor_setup():
 
     Reads only what the request's one query loaded (device, user, role).
     """
-    if request.endpoint in SETUP_ENDPOINTS:
+    if request.endpoint in SETUP_ENDPOINTS or cookieless(request.path):
+        # The token API holds the same rule through the token's `amr` (webapp/api).
         return None
     user = current_user._get_current_object()  # one lookup through the proxy, not three
     if not user.is_authenticated:
@@ -152,12 +154,8 @@ def revoke_others():
     """Sign out every browser of this account but this one."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    count = devices.revoke_user_devices(
-        current_user.id, RevokeReason.USER, keep_id=current_user.current_device.id
-    )
-    take_account_back(current_user, Recovery.SIGNED_OUT_OTHERS)
+    count = sign_out_others(current_user, current_user.current_device)
     rekey_this_device()
-    record("device_revoked", target_user=current_user, details={"others": count})
     db.session.commit()
     flash(f"Signed out {count} other device{'s' if count != 1 else ''}.", "success")
     return redirect(url_for(".device_list"))

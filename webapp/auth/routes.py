@@ -47,7 +47,7 @@ from webapp.security import two_factor as mfa
 from webapp.security.client import client_ip, user_agent
 from webapp.security.login import sign_in, sign_out
 from webapp.security.redirects import safe_next
-from webapp.security.throttle import Throttled
+from webapp.security.throttle import LOGIN_SCOPE, SECOND_STEP_SCOPE, SIGNUP_SCOPE, Throttled
 
 bp = Blueprint("auth", __name__)
 logger = logging.getLogger("webapp.auth")
@@ -77,17 +77,21 @@ STEP_EXPIRED = "Your sign-in took too long. Log in again."
 TOO_MANY_CODES = "Too many wrong codes. Log in again."
 
 
-def limit_posts(limit: Callable[[], str]) -> Callable:
+def limit_posts(limit: Callable[[], str], scope: str | None = None) -> Callable:
     """Flask-Limiter's per-IP limit on a view's POSTs, kept out of the way of its GETs.
 
     `limiter.limit(..., methods=["POST"])` alone identifies the request and
     sorts through the app's limits on every call, a GET of the login page
     included, only to drop them for the method; here a GET goes straight
-    to the view.
+    to the view. A `scope` shares the counters with the token API's
+    endpoints of that scope (security/throttle.py).
     """
 
     def decorate(view: Callable) -> Callable:
-        limited = limiter.limit(limit, methods=["POST"])(view)
+        if scope is None:
+            limited = limiter.limit(limit, methods=["POST"])(view)
+        else:
+            limited = limiter.shared_limit(limit, scope, methods=["POST"])(view)
 
         @functools.wraps(view)
         def dispatch(*args, **kwargs):
@@ -124,7 +128,7 @@ def index():
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@limit_posts(_signup_limit)
+@limit_posts(_signup_limit, SIGNUP_SCOPE)
 def signup():
     """Create an account, mail its address a confirmation link and sign it in.
 
@@ -170,7 +174,7 @@ def signup():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limit_posts(_login_limit)
+@limit_posts(_login_limit, LOGIN_SCOPE)
 def login():
     """Sign in with a username or email and a password."""
     if current_user.is_authenticated:
@@ -262,7 +266,7 @@ def unconfirmed_user() -> User | None:
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
-@limit_posts(_login_limit)
+@limit_posts(_login_limit, SECOND_STEP_SCOPE)
 def verify():
     """The second step of a login: a code from the authenticator app or a recovery code."""
     if current_user.is_authenticated:

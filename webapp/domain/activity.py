@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from webapp.domain.device_list import describe_user_agent
 from webapp.domain.pages import Page, newest_first_page
 from webapp.extensions import db
+from webapp.i18n import _
 from webapp.models import SecurityEvent, User, utc_now
 from webapp.security.location import describe as describe_location
 from webapp.security.location import locate
@@ -58,6 +59,8 @@ EVENTS: dict[str, str] = {
     "new_browser_alerts_on": "New-sign-in emails turned on",
     "new_browser_alerts_off": "New-sign-in emails turned off",
 }
+
+NEW_BROWSER_LOGIN = "new_browser_login"
 
 # How a sign-in was made, from the `method` detail of `login`.
 SIGN_IN_METHODS: dict[str, str] = {
@@ -114,6 +117,11 @@ def _plural(count: int, word: str) -> str:
 def describe_event(code: str, details: dict[str, Any] | None) -> str:
     """Say what happened, in plain words, from the event code and its details."""
     details = details if isinstance(details, dict) else {}
+    if code in {"login", NEW_BROWSER_LOGIN} and isinstance(details.get("app"), str):
+        app = details["app"][:60]
+        if code == NEW_BROWSER_LOGIN:
+            return _("Signed in with the app “%(name)s” (a new device)", name=app)
+        return _("Signed in with the app “%(name)s”", name=app)
     if code == "login":
         method = details.get("method")
         return (
@@ -173,6 +181,13 @@ def activity_page(
         items=[_row(event, current_device_id) for event in page.items],
         next_cursor=page.next_cursor,
         prev_cursor=page.prev_cursor,
+    )
+
+
+def activity_events(user: User, after: str | None = None) -> Page[SecurityEvent]:
+    """Return 50 of the user's events as stored, newest first (for the token API)."""
+    return newest_first_page(
+        select(SecurityEvent).where(SecurityEvent.user_id == user.id), SecurityEvent, after, None
     )
 
 

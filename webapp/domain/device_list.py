@@ -9,7 +9,8 @@ from sqlalchemy import and_, bindparam, or_, select
 from ua_parser import parse
 
 from webapp.extensions import db, read_connection
-from webapp.models import RefreshToken, RevokeReason, User, utc_now
+from webapp.i18n import _
+from webapp.models import DeviceKind, RefreshToken, RevokeReason, User, utc_now
 from webapp.security import devices
 from webapp.security.location import describe as describe_location
 from webapp.templating import format_datetime, link
@@ -35,6 +36,7 @@ class DeviceRow(NamedTuple):
     remembered: bool
     current: bool
     stolen: bool
+    app: bool  # an app signed in through the token API; `label` is its name
 
 
 @functools.lru_cache(maxsize=1024)
@@ -67,6 +69,7 @@ _DEVICE_COLUMNS = (
     RefreshToken.revoked_reason,
     RefreshToken.country,
     RefreshToken.city,
+    RefreshToken.kind,
 )
 
 
@@ -113,12 +116,14 @@ def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
         reason,
         country,
         city,
+        kind,
     ) in found:
         stolen = reason == RevokeReason.THEFT
         # devices.expires_at and devices.is_live, with the settings read once.
         ends = min(expires_at, last_used_at + (remembered_idle if remembered else session_idle))
         if not stolen and (revoked or ends <= now):
             continue
+        app = kind == DeviceKind.APP
         browser = describe_user_agent(user_agent)
         place = (country, city)
         location = locations.get(place)
@@ -129,9 +134,9 @@ def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
             DeviceRow(
                 device_id,
                 f"{base}/{device_id}",  # path
-                name or browser,  # label
+                name or (_("App") if app else browser),  # label
                 browser,
-                bool(name),  # named
+                bool(name) and not app,  # named: the browser is shown beside the name
                 ip_address or "unknown",
                 location,
                 format_datetime(created_at),  # signed_in
@@ -140,9 +145,39 @@ def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
                 remembered,
                 device_id == current_id,  # current
                 stolen,
+                app,
             )
         )
     return rows
+
+
+@functools.lru_cache(maxsize=1024)
+def user_agent_parts(user_agent: str | None) -> tuple[str | None, str | None]:
+    """Return the browser family and the operating system of a user agent, where known."""
+    if not user_agent:
+        return None, None
+    result = parse(user_agent)
+    browser = result.user_agent.family if result.user_agent else None
+    system = result.os.family if result.os else None
+    return (
+        browser if browser and browser != "Other" else None,
+        system if system and system != "Other" else None,
+    )
+
+
+def live_devices(user: User) -> list[RefreshToken]:
+    """Return the user's live devices, most recently used first (for the API)."""
+    now = utc_now()
+    found = db.session.scalars(
+        select(RefreshToken)
+        .where(
+            RefreshToken.user_id == user.id,
+            RefreshToken.is_revoked.is_(False),
+            RefreshToken.expires_at > now,
+        )
+        .order_by(RefreshToken.last_used_at.desc(), RefreshToken.id.desc())
+    ).all()
+    return [device for device in found if devices.is_live(device, now)]
 
 
 # Ids past the INTEGER column (32 bits on PostgreSQL) cannot name a device.

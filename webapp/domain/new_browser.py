@@ -29,8 +29,17 @@ from webapp.domain.device_list import describe_user_agent
 from webapp.domain.notices import public_url
 from webapp.domain.recovery import Recovery, take_account_back
 from webapp.extensions import db
+from webapp.i18n import _
 from webapp.mail import send as send_mail
-from webapp.models import KnownBrowser, RefreshToken, RevokeReason, SecurityEvent, User, utc_now
+from webapp.models import (
+    DeviceKind,
+    KnownBrowser,
+    RefreshToken,
+    RevokeReason,
+    SecurityEvent,
+    User,
+    utc_now,
+)
 from webapp.security import devices, known_browsers, signals
 from webapp.security.location import describe as describe_location
 
@@ -131,9 +140,13 @@ def check_browser(user: User, device: RefreshToken) -> None:
     """Record and mail a sign-in from a browser this account has not used before.
 
     Only the account's very first sign-in is silent: a browser forgotten
-    (by a recovery, or the purge) is new again, and alerts.
+    (by a recovery, or the purge) is new again, and alerts. An app has no
+    browser cookie: each of its sign-ins is a new device, and is noted by
+    the device's id.
     """
-    digest = known_browsers.hash_id(known_browsers.browser_id())
+    app = device.kind == DeviceKind.APP
+    browser_id = f"app-device-{device.id}" if app else known_browsers.browser_id()
+    digest = known_browsers.hash_id(browser_id)
     connection = db.session.connection()
     params = {"user_id": user.id, "browser_hash": digest}
     last_seen, any_seen = connection.execute(_BROWSER_SEEN, params).one()
@@ -158,6 +171,7 @@ def check_browser(user: User, device: RefreshToken) -> None:
         target_user=user,
         device=device,
         alert_token_hash=hash_token(token) if token else None,
+        details={"app": device.name or ""} if app else None,
     )
     if event is None or token is None:
         return
@@ -165,7 +179,11 @@ def check_browser(user: User, device: RefreshToken) -> None:
         email=user.email,
         username=user.username,
         when=event.created_at,
-        browser=describe_user_agent(device.user_agent),
+        browser=(
+            _("the app “%(name)s”", name=device.name or "")
+            if app
+            else describe_user_agent(device.user_agent)
+        ),
         ip=device.ip_address,
         location=describe_location(device.country, device.city),
         not_me_link=public_url("auth.not_me", token=token),

@@ -26,9 +26,10 @@ from flask import has_request_context
 from sqlalchemy import delete, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from webapp.domain.audit import record
 from webapp.extensions import db
-from webapp.models import EmailPurpose, KnownBrowser, User
-from webapp.security import email_tokens, known_browsers
+from webapp.models import EmailPurpose, KnownBrowser, RefreshToken, RevokeReason, User
+from webapp.security import devices, email_tokens, known_browsers
 from webapp.security import passkeys as ceremony
 from webapp.security.recovery import mark_recovered
 
@@ -76,6 +77,14 @@ def take_account_back(user: User, action: Recovery) -> None:
     set_committed_value(user, "pending_email_until", None)
     forget_browsers(user, keep_this_browser=action in _OWNER_ACTS_HERE)
     ceremony.void_challenges(user)
+
+
+def sign_out_others(user: User, current_device: RefreshToken) -> int:
+    """ "Sign out all other devices", from a page or the API: return how many were signed out."""
+    count = devices.revoke_user_devices(user.id, RevokeReason.USER, keep_id=current_device.id)
+    take_account_back(user, Recovery.SIGNED_OUT_OTHERS)
+    record("device_revoked", target_user=user, details={"others": count})
+    return count
 
 
 def forget_browsers(user: User, *, keep_this_browser: bool) -> int:

@@ -5,9 +5,10 @@ from sqlalchemy.orm import column_property
 from webapp.models.audit import AuditEvent
 from webapp.models.base import Base, UTCDateTime, utc_now
 from webapp.models.email_token import EmailPurpose, EmailToken
+from webapp.models.mfa_token import MfaToken
 from webapp.models.outbox import MailStatus, OutboxMail
 from webapp.models.passkey import ChallengePurpose, WebAuthnChallenge, WebAuthnCredential
-from webapp.models.refresh_token import RefreshToken, RevokeReason
+from webapp.models.refresh_token import DeviceKind, RefreshToken, RevokeReason
 from webapp.models.role import ADMIN_ROLE, BUILTIN_ROLES, USER_ROLE, Role
 from webapp.models.security_event import KnownBrowser, SecurityEvent
 from webapp.models.two_factor import RecoveryCode, TotpAuthenticator, second_factor_expression
@@ -19,12 +20,14 @@ __all__ = [
     "ChallengePurpose",
     "USER_ROLE",
     "AuditEvent",
+    "DeviceKind",
     "Base",
     "EmailPurpose",
     "EmailToken",
     "KnownBrowser",
     "MailStatus",
     "OutboxMail",
+    "MfaToken",
     "RecoveryCode",
     "RefreshToken",
     "RevokeReason",

@@ -31,8 +31,15 @@ class RevokeReason:
     PASSKEY_REMOVED = "passkey_removed"
 
 
+class DeviceKind:
+    """What signed in: a browser (session and remember cookies) or an app (API tokens)."""
+
+    BROWSER = "browser"
+    APP = "app"
+
+
 class RefreshToken(Base):
-    """A signed-in browser.
+    """A signed-in browser, or an app signed in through the token API.
 
     A remembered device's cookie is `series.secret`: `series` is a random
     selector that names the device for its whole life (until re-keyed), and
@@ -91,6 +98,12 @@ class RefreshToken(Base):
     # with, if it did (removing the passkey signs the device out). No
     # foreign key: the removal revokes the device first.
     passkey_id: Mapped[int | None] = mapped_column(index=True)
+    # Added by the token API migration: "browser" or "app". An app's device is
+    # remembered (its refresh token is the `series.secret` of the remember
+    # cookie) and `name` starts as the name the app gave; the owner may rename it.
+    kind: Mapped[str] = mapped_column(
+        String(8), default=DeviceKind.BROWSER, server_default=DeviceKind.BROWSER
+    )
 
     user: Mapped[User] = relationship(back_populates="devices")
 

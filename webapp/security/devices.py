@@ -46,7 +46,7 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.extensions import adopt, db
-from webapp.models import RefreshToken, RevokeReason, Role, User, utc_now
+from webapp.models import DeviceKind, RefreshToken, RevokeReason, Role, User, utc_now
 from webapp.security import signals
 from webapp.security.location import locate
 from webapp.security.prepared import PooledConnection, Prepared
@@ -141,11 +141,15 @@ def create_device(
     auth_method: str = "password",
     second_factor: bool = False,
     passkey_id: int | None = None,
+    kind: str = DeviceKind.BROWSER,
+    name: str | None = None,
 ) -> tuple[RefreshToken, str | None]:
     """Add a device for a new sign-in; return it and its remember token, if any.
 
     `auth_method` records how it signed in; `second_factor` that it passed
-    one now; `passkey_id` the passkey it signed in with, if any.
+    one now; `passkey_id` the passkey it signed in with, if any. An app's
+    device (`kind`, with the `name` it gave) is remembered: its refresh
+    token is the remember token.
     """
     config = _settings()
     now = utc_now()
@@ -177,6 +181,8 @@ def create_device(
             "passkey_id": passkey_id,
             "country": where.country,
             "city": where.city,
+            "kind": kind,
+            "name": name,
         },
     ).one()
     (device,) = adopt([hydrate(RefreshToken.__mapper__, _DEVICE_KEYS, row)])
@@ -335,6 +341,26 @@ def load_session_user(alt_id: str) -> User | None:
     return user
 
 
+def load_token_user(user_id: uuid.UUID, device_id: int) -> User | None:
+    """Return the user an access token names, if its app's device and account are still good.
+
+    The same one query as a signed-in page's: a revoked, expired or idle
+    device, or a deactivated user, stops the token at its next request.
+    """
+    with PooledConnection(db.engine) as connection:
+        device = _load_device(
+            connection, _SESSION_DEVICE, {"device_id": device_id, "user_id": user_id}
+        )
+    if device is None or device.kind != DeviceKind.APP:
+        return None
+    user = device.user
+    if not user.is_active or not is_live(device):
+        return None
+    touch(device)
+    user.current_device = device
+    return user
+
+
 def touch(device: RefreshToken) -> None:
     """Record use of the device, at most once a minute (no write per request)."""
     now = utc_now()
@@ -361,11 +387,13 @@ class Restored:
     provisional_until: float | None = None
 
 
-def restore_from_cookie(raw: str) -> Restored:
+def restore_from_cookie(raw: str, kind: str = DeviceKind.BROWSER) -> Restored:
     """Sign a browser in from its remember cookie, rotating the secret.
 
     Unknown, malformed, revoked and expired cookies give an empty result;
-    a stale secret of a known series revokes its device as stolen.
+    a stale secret of a known series revokes its device as stolen. An app's
+    refresh token is the same `series.secret` (`kind` APP): a token of one
+    kind of device means nothing as the other.
     """
     parsed = parse_cookie(raw)
     if parsed is None:
@@ -373,7 +401,12 @@ def restore_from_cookie(raw: str) -> Restored:
     series, secret = parsed
     with PooledConnection(db.engine) as connection:
         device = _load_device(connection, _REMEMBERED_DEVICE, {"series": series})
-        if device is None or not device.is_remembered or device.token_hash is None:
+        if (
+            device is None
+            or device.kind != kind
+            or not device.is_remembered
+            or device.token_hash is None
+        ):
             return Restored()
         now = utc_now()
         if not device.user.is_active or not is_live(device, now):

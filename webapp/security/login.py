@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from webapp.extensions import login_manager
 from webapp.models import RefreshToken, RevokeReason, User
-from webapp.security import devices, signals
+from webapp.security import bearer, devices, sessions, signals
 from webapp.security.client import client_ip, user_agent
 from webapp.security.csrf import generate_csrf
 
@@ -48,6 +48,8 @@ def init_app(app: Flask) -> None:
     login_manager._session_identifier_generator = _session_identifier
     session_protected.connect(_forget_freshness, app, weak=False)
     login_manager.user_loader(_load_user)
+    # The token API's user comes from its bearer token, never from a cookie.
+    login_manager.request_loader(bearer.load_bearer_user)
     app.before_request(restore_from_remember_cookie)
     app.after_request(_write_remember_cookie)
 
@@ -87,7 +89,7 @@ def _load_user(alt_id: str) -> User | None:
 
 def restore_from_remember_cookie() -> None:
     """Sign the browser in from its remember cookie when the session does not."""
-    if request.endpoint in {"static", "health.healthz"}:
+    if request.endpoint in {"static", "health.healthz"} or sessions.cookieless(request.path):
         return
     raw = request.cookies.get(current_app.config["REMEMBER_DEVICE_COOKIE_NAME"])
     if raw is None:

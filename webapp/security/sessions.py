@@ -92,6 +92,15 @@ class _SessionCookieSerializer(SignerReusingSerializer):
         return base64_encode(json)
 
 
+# Paths that take no cookies: the token API and its key set.
+COOKIELESS_PREFIXES = ("/api/", "/.well-known/")
+
+
+def cookieless(path: str) -> bool:
+    """Return whether requests to `path` neither read nor set cookies."""
+    return path.startswith(COOKIELESS_PREFIXES)
+
+
 class CachedSigningSessionInterface(SecureCookieSessionInterface):
     """Signed-cookie sessions; serializers built, and cookies verified, once."""
 
@@ -129,6 +138,10 @@ class CachedSigningSessionInterface(SecureCookieSessionInterface):
         return None if signing is None else signing[0]
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if cookieless(request.path):
+            # The token API neither reads nor writes the session cookie: a
+            # browser's session cannot be ridden into it (no CSRF to check).
+            return self.make_null_session(app)
         signing = self._signing_for(app)
         if signing is None:
             return None

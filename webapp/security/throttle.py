@@ -57,6 +57,11 @@ from webapp.security.identity import lookup_key
 logger = logging.getLogger("webapp.throttle")
 
 EXTENSION_KEY = "webapp.throttle"
+# Flask-Limiter scopes of the per-IP limits that the pages and the token API
+# share: /login and /api/v1/auth/token count together, and so on.
+LOGIN_SCOPE = "login"
+SECOND_STEP_SCOPE = "login-verify"
+SIGNUP_SCOPE = "signup"
 PREFIX = "backoff"
 
 
