@@ -20,13 +20,12 @@ from webapp.api import schemas
 from webapp.domain import apps, credentials
 from webapp.domain.activity import activity_events, describe_event
 from webapp.domain.addresses import (
-    must_confirm_first,
     send_confirmation,
     sign_up_quietly,
     verification_mandatory,
 )
 from webapp.domain.audit import record, record_alone
-from webapp.domain.credentials import authenticate, confirm_password
+from webapp.domain.credentials import Admission, admission, authenticate, confirm_password
 from webapp.domain.device_list import live_devices, own_device, user_agent_parts
 from webapp.domain.notices import mail_notice
 from webapp.domain.recovery import sign_out_others
@@ -205,14 +204,16 @@ def token(body: dict):
             detail=INVALID_CREDENTIALS,
             headers={"WWW-Authenticate": BEARER_ONLY},
         )
-    if must_confirm_first(user):
+    # The rules every sign-in follows (authenticate already refused an inactive account).
+    admitted = admission(user, second_factor_passed=False)
+    if admitted is Admission.CONFIRM_EMAIL_FIRST:
         db.session.commit()  # a rehashed password, if any
         return problem(
             403,
             code="email_unconfirmed",
             detail=_("Confirm your email address first: use the link we mailed you."),
         )
-    if user.has_second_factor:
+    if admitted is Admission.SECOND_STEP:
         mfa_token = apps.start_second_step(user, body["device_name"])
         db.session.commit()
         return problem(
