@@ -45,11 +45,11 @@ from flask import Response, current_app
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from webapp.extensions import db
+from webapp.extensions import autocommit_connection, db
 from webapp.models import RefreshToken, RevokeReason, Role, User, utc_now
 from webapp.security import signals
 from webapp.security.location import locate
-from webapp.security.prepared import PooledConnection, Prepared
+from webapp.security.prepared import Prepared
 from webapp.security.rows import Hydrating
 
 SERIES_BYTES = 16  # 128 bits: the selector
@@ -311,7 +311,7 @@ def load_session_user(alt_id: str) -> User | None:
         generation = int(generation_part)
     except ValueError:
         return None
-    with PooledConnection(db.engine) as connection:
+    with autocommit_connection() as connection:
         device = _load_device(
             connection, _SESSION_DEVICE, {"device_id": device_id, "user_id": user_id}
         )
@@ -361,7 +361,7 @@ def restore_from_cookie(raw: str) -> Restored:
     if parsed is None:
         return Restored()
     series, secret = parsed
-    with PooledConnection(db.engine) as connection:
+    with autocommit_connection() as connection:
         device = _load_device(connection, _REMEMBERED_DEVICE, {"series": series})
         if device is None or not device.is_remembered or device.token_hash is None:
             return Restored()

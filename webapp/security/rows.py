@@ -15,8 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import FromClause, select
-from sqlalchemy.orm import Mapper
-from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm import Mapper, make_transient_to_detached
 
 from webapp.extensions import adopt
 from webapp.security.prepared import Prepared
@@ -46,10 +45,7 @@ class Hydrating:
         self.statement = Prepared(select(*entries).select_from(from_clause).where(*criteria))
 
     def first(self, connection: Any, params: Mapping[str, Any]) -> list | None:
-        """Run the select; return one instance a mapper, adopted, or None for no row.
-
-        `connection` is a SQLAlchemy `Connection` or a `PooledConnection`.
-        """
+        """Run the select; return one instance a mapper, adopted, or None for no row."""
         row = self.statement.first(connection, params)
         if row is None:
             return None
@@ -59,10 +55,12 @@ class Hydrating:
 
 
 def hydrate(mapper: Mapper, keys: list[str], values: tuple) -> Any:
-    """Return an instance built from a row: detached, with every column loaded."""
-    instance = mapper.class_manager.new_instance()
-    instance.__dict__.update(zip(keys, values, strict=True))
-    instance_state(instance).key = mapper.identity_key_from_primary_key(
-        [values[keys.index(c.key)] for c in mapper.primary_key]
-    )
+    """Return an instance built from a row: detached, with every column loaded.
+
+    Public APIs only: the mapped class's constructor, then SQLAlchemy's
+    `make_transient_to_detached`, which resets the history "as though the
+    instance were freshly loaded from a query" and gives it its identity key.
+    """
+    instance = mapper.class_(**dict(zip(keys, values, strict=True)))
+    make_transient_to_detached(instance)
     return instance
