@@ -14,7 +14,6 @@ from webapp.account.forms import (
     RenameDeviceForm,
     TotpSetupForm,
 )
-from webapp.account.passkeys import register_passkey_views
 from webapp.account.reauth import confirm_password_step
 from webapp.account.security_page import render_security_page
 from webapp.domain.activity import activity_page
@@ -47,7 +46,6 @@ from webapp.security.login import (
 )
 
 bp = Blueprint("account", __name__, url_prefix="/account")
-register_passkey_views(bp)
 
 
 @bp.record_once
