@@ -1,4 +1,4 @@
-"""New CSRF tokens, exactly as Flask-WTF makes them, at half the cost.
+"""New CSRF tokens, exactly as Flask-WTF makes them, with less work.
 
 Flask-WTF's `generate_csrf` builds an itsdangerous serializer for every
 new token, tries to zlib-compress its 42-byte payload (a quoted 40-digit

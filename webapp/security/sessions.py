@@ -72,7 +72,7 @@ def _plain_encoder(ensure_ascii: bool, sort_keys: bool) -> json.JSONEncoder:
 
 
 # zlib.compress sets up 256 KiB of state for a 200-byte session, and that
-# setup is most of its cost (38 µs a cookie, 13 here). Memory level 5
+# setup is most of its cost. Memory level 5
 # instead of 8 uses a quarter of it, and for JSON of the size a cookie can
 # carry (tried up to 6 KB) compresses to the same bytes: the window, and so
 # the header, are zlib.compress's.
