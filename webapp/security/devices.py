@@ -49,8 +49,8 @@ from webapp.extensions import autocommit_connection, db
 from webapp.models import RefreshToken, RevokeReason, Role, User, utc_now
 from webapp.security import signals
 from webapp.security.location import locate
-from webapp.security.prepared import Prepared
-from webapp.security.rows import Hydrating
+from webapp.security.speedups.prepared import Prepared
+from webapp.security.speedups.rows import Hydrating
 
 SERIES_BYTES = 16  # 128 bits: the selector
 SECRET_BYTES = 32  # 256 bits: the verifier

@@ -21,7 +21,7 @@ from webapp.extensions import login_manager
 from webapp.models import RefreshToken, RevokeReason, User
 from webapp.security import devices, signals
 from webapp.security.client import client_ip, user_agent
-from webapp.security.csrf import generate_csrf
+from webapp.security.speedups.csrf import generate_csrf
 
 FRESH_UNTIL_KEY = "fresh_until"
 # The fingerprint of the browser the session belongs to (see `_browser_fingerprint`).

@@ -30,7 +30,7 @@ from itsdangerous.serializer import Serializer
 from werkzeug.http import dump_cookie
 from werkzeug.wrappers import Response
 
-from webapp.security.signing import KeyCachingSigner, SignerReusingSerializer
+from webapp.security.speedups.signing import KeyCachingSigner, SignerReusingSerializer
 
 # Cookies remembered per process: a browser's session cookie changes only
 # when its session does, so a few thousand cover every active browser.

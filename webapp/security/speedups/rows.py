@@ -18,7 +18,7 @@ from sqlalchemy import FromClause, select
 from sqlalchemy.orm import Mapper, make_transient_to_detached
 
 from webapp.extensions import adopt
-from webapp.security.prepared import Prepared
+from webapp.security.speedups.prepared import Prepared
 
 
 class Hydrating:

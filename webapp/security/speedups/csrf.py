@@ -26,7 +26,7 @@ from itsdangerous.encoding import base64_encode
 from itsdangerous.serializer import Serializer
 from wtforms.csrf.core import CSRF
 
-from webapp.security.signing import KeyCachingSigner, SignerReusingSerializer
+from webapp.security.speedups.signing import KeyCachingSigner, SignerReusingSerializer
 
 SALT = "wtf-csrf-token"  # Flask-WTF's
 
