@@ -17,15 +17,13 @@ from sqlalchemy.exc import DBAPIError
 from tests.conftest import login
 from webapp.extensions import autocommit_connection, db
 from webapp.models import RefreshToken
-from webapp.security.speedups.prepared import PooledConnection, Prepared
+from webapp.security.speedups.prepared import Prepared
 
 
-@pytest.fixture(params=["sqlalchemy", "pooled"])
-def connect(request, app):
-    """Open a connection of either kind Prepared runs on."""
-    if request.param == "sqlalchemy":
-        return autocommit_connection
-    return lambda: PooledConnection(db.engine)
+@pytest.fixture
+def connect(app):
+    """Open a connection as the hot paths do."""
+    return autocommit_connection
 
 
 DEVICES = RefreshToken.__table__
@@ -101,37 +99,10 @@ def test_a_database_error_is_raised_as_sqlalchemys(app, connect):
         assert connection.execute(text("SELECT 1")).scalar() == 1
 
 
-def test_a_pooled_connection_goes_back_to_the_pool_as_it_came(app, client, user):
-    """Autocommit (PostgreSQL) ends with the read: the next user of it has transactions."""
-    login(client)
-    device = only_device()
-    statement = Prepared(select(DEVICES.c.name).where(DEVICES.c.id == bindparam("device_id")))
-    before = db.engine.pool.checkedout()
-    with PooledConnection(db.engine) as connection:
-        raw = connection.connection.dbapi_connection
-        assert statement.first(connection, {"device_id": device.id}) == (None,)
-        assert db.engine.pool.checkedout() == before + 1
-    assert db.engine.pool.checkedout() == before
-    if db.engine.dialect.name == "postgresql":
-        assert raw.autocommit is False
-    else:
-        assert raw.in_transaction is False
-
-
-def test_a_lost_pooled_connection_is_replaced(app, client, user):
+def test_a_lost_connection_is_replaced(app, client, user):
     login(client)
     statement = Prepared(select(DEVICES.c.id))
-    with PooledConnection(db.engine) as connection:
+    with autocommit_connection() as connection:
         connection.invalidate(RuntimeError("the server went away"))
-    with PooledConnection(db.engine) as connection:
+    with autocommit_connection() as connection:
         assert statement.first(connection, {}) is not None
-
-
-def test_a_pooled_connection_that_cannot_connect_raises_sqlalchemys_error(tmp_path):
-    """An outage is SQLAlchemy's OperationalError, which the app answers with a 503."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.exc import OperationalError
-
-    engine = create_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'app.db'}")
-    with pytest.raises(OperationalError):
-        PooledConnection(engine)

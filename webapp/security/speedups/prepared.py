@@ -1,8 +1,8 @@
 """The hot paths' statements, compiled once and run on the connection's DBAPI cursor.
 
 SQLAlchemy's execution of an already compiled, cached statement still
-costs about four times the SQLite query it runs: a cache key, an
-execution context, a result object, a transaction begun and rolled back.
+costs several times the SQLite query it runs: a cache key, an execution
+context, a result object, a transaction begun and rolled back.
 A signed-in request runs one such read and a remember-cookie sign-in a
 read and a write, so those few statements skip that machinery and keep
 what matters of it:
@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import exc
-from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import Executable
 
 
@@ -84,15 +84,13 @@ class Prepared:
             plan = self._plans[dialect] = _Plan(self.statement, dialect)
         return plan
 
-    def first(
-        self, connection: Connection | PooledConnection, params: Mapping[str, Any]
-    ) -> tuple | None:
+    def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple | None:
         """Run a select; return its first row, converted, or None."""
         plan = self._plan(connection.dialect)
         row = self._run(connection, plan, params, fetch=True)
         return None if row is None else plan.convert(row)
 
-    def execute(self, connection: Connection | PooledConnection, params: Mapping[str, Any]) -> int:
+    def execute(self, connection: Connection, params: Mapping[str, Any]) -> int:
         """Run a write and commit it at once; return the number of rows it matched.
 
         The connection must have no transaction of SQLAlchemy's open: the
@@ -103,7 +101,7 @@ class Prepared:
 
     def _run(
         self,
-        connection: Connection | PooledConnection,
+        connection: Connection,
         plan: _Plan,
         params: Mapping[str, Any],
         fetch: bool,
@@ -138,54 +136,3 @@ class Prepared:
         finally:
             with contextlib.suppress(connection.dialect.loaded_dbapi.Error):
                 cursor.close()
-
-
-class PooledConnection:
-    """A pooled DBAPI connection with what `Prepared` uses of a SQLAlchemy Connection.
-
-    For the statements of every signed-in request and remember-cookie
-    sign-in: SQLAlchemy's `Connection` around the pooled connection costs
-    as much again as the checkout and check-in themselves. Used as a
-    context manager: the connection goes back to the pool (which rolls
-    back whatever is open) at the end. On PostgreSQL it is in autocommit
-    mode meanwhile: no BEGIN before a statement and no ROLLBACK after it,
-    two round trips to the server. On SQLite it is left as is: pysqlite
-    begins a transaction only before a write, which `Prepared.execute`
-    commits.
-    """
-
-    __slots__ = ("connection", "dialect", "dispatch", "_autocommit")
-
-    def __init__(self, engine: Engine) -> None:
-        self.dialect = engine.dialect
-        # The engine's listeners, as a Connection of it would fire them.
-        self.dispatch = engine.dispatch
-        self._autocommit = self.dialect.name != "sqlite"
-        try:
-            self.connection = engine.raw_connection()
-        except self.dialect.loaded_dbapi.Error as error:
-            # Raised as SQLAlchemy's, as engine.connect() raises it (an outage: a 503).
-            Connection._handle_dbapi_exception_noconnection(error, self.dialect, engine)
-
-    def __enter__(self) -> PooledConnection:
-        if self._autocommit:
-            try:
-                self.dialect.set_isolation_level(self.connection.dbapi_connection, "AUTOCOMMIT")
-            except BaseException as error:
-                self.connection.close()
-                if isinstance(error, self.dialect.loaded_dbapi.Error):
-                    Connection._handle_dbapi_exception_noconnection(error, self.dialect)
-                raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        pooled = self.connection
-        try:
-            if self._autocommit and pooled.is_valid:
-                self.dialect.reset_isolation_level(pooled.dbapi_connection)
-        finally:
-            pooled.close()
-
-    def invalidate(self, error: BaseException) -> None:
-        """Discard the connection (it was lost); the pool opens a new one next time."""
-        self.connection.invalidate(error)

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import FromClause, select
-from sqlalchemy.orm import Mapper, make_transient_to_detached
+from sqlalchemy.orm import Mapper
+from sqlalchemy.orm.attributes import instance_state
 
 from webapp.extensions import adopt
 from webapp.security.speedups.prepared import Prepared
@@ -57,10 +58,17 @@ class Hydrating:
 def hydrate(mapper: Mapper, keys: list[str], values: tuple) -> Any:
     """Return an instance built from a row: detached, with every column loaded.
 
-    Public APIs only: the mapped class's constructor, then SQLAlchemy's
-    `make_transient_to_detached`, which resets the history "as though the
-    instance were freshly loaded from a query" and gives it its identity key.
+    What the ORM's loading does, by hand: a new instance with its state
+    (`ClassManager.new_instance`), the row's values in its dict, and its
+    identity key. The public way (the constructor, then
+    `make_transient_to_detached`) cost several times as much, well over
+    the 5 % of a signed-in request that keeps an internal (issue 24,
+    bench/RESULTS.md); docs/UPGRADING.md lists it, and
+    tests/test_speedups.py fails if a release changes it.
     """
-    instance = mapper.class_(**dict(zip(keys, values, strict=True)))
-    make_transient_to_detached(instance)
+    instance = mapper.class_manager.new_instance()
+    instance.__dict__.update(zip(keys, values, strict=True))
+    instance_state(instance).key = mapper.identity_key_from_primary_key(
+        [values[keys.index(c.key)] for c in mapper.primary_key]
+    )
     return instance
