@@ -87,3 +87,13 @@ def test_an_instance_the_session_already_holds_wins(app, client, user):
         built = built_from_the_row(device_id, user_id)
         assert built.user is mine
         db.session.remove()
+
+
+def test_a_signed_in_request_is_still_one_counted_query(client, user, count_queries):
+    """The signed-in read goes through SQLAlchemy's execution: query counters see it."""
+    login(client)
+    client.get("/account")
+    with count_queries() as statements:
+        assert client.get("/account").status_code == 200
+    assert len(statements) == 1
+    assert statements[0].lstrip().startswith("SELECT refresh_tokens.id")

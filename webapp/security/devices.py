@@ -49,7 +49,6 @@ from webapp.extensions import autocommit_connection, db
 from webapp.models import RefreshToken, RevokeReason, Role, User, utc_now
 from webapp.security import signals
 from webapp.security.location import locate
-from webapp.security.speedups.prepared import Prepared
 from webapp.security.speedups.rows import Hydrating
 
 SERIES_BYTES = 16  # 128 bits: the selector
@@ -238,16 +237,15 @@ def revoke_user_devices(user_id: uuid.UUID, reason: str, *, keep_id: int | None 
 
 
 # The statements of the two hot paths (every signed-in request, every
-# remember-cookie sign-in) are composed once and run as `Prepared`
-# statements: SQLAlchemy's execution of even a cached statement cost more
-# CPU than the query. The writes are Core statements on the table (the
-# ORM's bulk-update path costs twice the CPU): the rotation on the
-# connection that read the row, committed at once, since on SQLite it holds
-# the write lock from its UPDATE to its COMMIT. The once-a-minute touch of
-# `last_used_at` goes through the request's session.
+# remember-cookie sign-in) are composed once: building a statement costs
+# more CPU than SQLAlchemy's cached execution of it. The writes are Core
+# statements on the table (the ORM's bulk-update path costs more): the
+# rotation on the connection that read the row, committed at once, since on
+# SQLite it holds the write lock from its UPDATE to its COMMIT. The
+# once-a-minute touch of `last_used_at` goes through the request's session.
 
 # One row wins: only a request that still sees the presented token rotates it.
-_ROTATE = Prepared(
+_ROTATE = (
     update(_DEVICES)
     .where(_DEVICES.c.id == bindparam("device_id"), _DEVICES.c.token_hash == bindparam("presented"))
     .values(
@@ -373,8 +371,8 @@ def restore_from_cookie(raw: str) -> Restored:
         if hmac.compare_digest(presented, device.token_hash):
             # Committed at once, before the page renders, on the connection
             # that read the row: on SQLite the write lock is held only for this.
-            _ROTATE.execute(
-                connection,
+            connection.execute(
+                _ROTATE,
                 {
                     "device_id": device.id,
                     "presented": presented,
@@ -382,6 +380,7 @@ def restore_from_cookie(raw: str) -> Restored:
                     "now": now,
                 },
             )
+            connection.commit()
             device.user.current_device = device
             # Winner or not, every racing request hands out the same successor.
             return Restored(user=device.user, new_token=f"{series}.{successor}")
