@@ -45,10 +45,11 @@ from flask import Response, current_app
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from webapp.extensions import autocommit_connection, db
+from webapp.extensions import db
 from webapp.models import RefreshToken, RevokeReason, Role, User, utc_now
 from webapp.security import signals
 from webapp.security.location import locate
+from webapp.security.speedups.prepared import PooledConnection, Prepared
 from webapp.security.speedups.rows import Hydrating
 
 SERIES_BYTES = 16  # 128 bits: the selector
@@ -237,15 +238,15 @@ def revoke_user_devices(user_id: uuid.UUID, reason: str, *, keep_id: int | None 
 
 
 # The statements of the two hot paths (every signed-in request, every
-# remember-cookie sign-in) are composed once: building a statement costs
-# more CPU than SQLAlchemy's cached execution of it. The writes are Core
+# remember-cookie sign-in) are composed once and run as `Prepared`
+# statements on a `PooledConnection` (speedups/prepared.py). The writes are Core
 # statements on the table (the ORM's bulk-update path costs more): the
 # rotation on the connection that read the row, committed at once, since on
 # SQLite it holds the write lock from its UPDATE to its COMMIT. The
 # once-a-minute touch of `last_used_at` goes through the request's session.
 
 # One row wins: only a request that still sees the presented token rotates it.
-_ROTATE = (
+_ROTATE = Prepared(
     update(_DEVICES)
     .where(_DEVICES.c.id == bindparam("device_id"), _DEVICES.c.token_hash == bindparam("presented"))
     .values(
@@ -309,7 +310,7 @@ def load_session_user(alt_id: str) -> User | None:
         generation = int(generation_part)
     except ValueError:
         return None
-    with autocommit_connection() as connection:
+    with PooledConnection(db.engine) as connection:
         device = _load_device(
             connection, _SESSION_DEVICE, {"device_id": device_id, "user_id": user_id}
         )
@@ -359,7 +360,7 @@ def restore_from_cookie(raw: str) -> Restored:
     if parsed is None:
         return Restored()
     series, secret = parsed
-    with autocommit_connection() as connection:
+    with PooledConnection(db.engine) as connection:
         device = _load_device(connection, _REMEMBERED_DEVICE, {"series": series})
         if device is None or not device.is_remembered or device.token_hash is None:
             return Restored()
@@ -371,8 +372,8 @@ def restore_from_cookie(raw: str) -> Restored:
         if hmac.compare_digest(presented, device.token_hash):
             # Committed at once, before the page renders, on the connection
             # that read the row: on SQLite the write lock is held only for this.
-            connection.execute(
-                _ROTATE,
+            _ROTATE.execute(
+                connection,
                 {
                     "device_id": device.id,
                     "presented": presented,
@@ -380,7 +381,6 @@ def restore_from_cookie(raw: str) -> Restored:
                     "now": now,
                 },
             )
-            connection.commit()
             device.user.current_device = device
             # Winner or not, every racing request hands out the same successor.
             return Restored(user=device.user, new_token=f"{series}.{successor}")

@@ -11,6 +11,9 @@ bought (and what the pieces removed in issue 24 cost) is in
 - `rows` replaces ORM loading of a device, its user and role: one select of
   the three tables, the instances built with public APIs and adopted by the
   request's session (`extensions.adopt`). Test: `tests/test_speedups.py`.
+- `prepared` replaces SQLAlchemy's execution (and its `Connection`) for
+  the hot paths' few fixed statements: the signed-in read, the remember
+  sign-in's read and rotation. Test: `tests/test_prepared.py`.
 - `sessions` replaces Flask's `SecureCookieSessionInterface`: a verified
   cookie remembered, the serializer and its key built once. Test:
   `tests/test_session_cookie.py`.

@@ -3,8 +3,7 @@
 SQLAlchemy's ORM loading (result processors, loader strategies, identity-map
 bookkeeping) costs more CPU than the query itself. The reads that run on
 every signed-in request and every remember-cookie sign-in select whole
-tables joined in one row (through SQLAlchemy's own execution, so its type
-processors, events and errors apply), and the instances are built from it
+tables joined in one row (`prepared.Prepared`), and the instances are built from it
 directly: detached with every column loaded, then adopted by the request's
 session (`extensions.adopt`), so a view that changes one and commits works
 as if the session had loaded it.
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.attributes import instance_state
 
 from webapp.extensions import adopt
+from webapp.security.speedups.prepared import Prepared
 
 
 class Hydrating:
@@ -43,11 +43,11 @@ class Hydrating:
             self.parts.append((mapper, keys, width, width + len(keys)))
             entries += [table, *(prop.expression for prop in computed)]
             width += len(keys)
-        self.statement = select(*entries).select_from(from_clause).where(*criteria)
+        self.statement = Prepared(select(*entries).select_from(from_clause).where(*criteria))
 
     def first(self, connection: Any, params: Mapping[str, Any]) -> list | None:
         """Run the select; return one instance a mapper, adopted, or None for no row."""
-        row = connection.execute(self.statement, params).first()
+        row = self.statement.first(connection, params)
         if row is None:
             return None
         return adopt(
