@@ -26,10 +26,21 @@ lint: venv
 	$(BIN)/bandit -q -ll -c pyproject.toml -r webapp
 	$(BIN)/lint-imports --no-cache
 
-# The browser tests drive Debian's Chromium; never `playwright install`.
+# The browser tests drive Chromium (Debian's by default; CHROMIUM=/path/to/chrome
+# names another); never `playwright install`. Without it, apt-get installs it, or
+# we say what to install.
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	@[ -x "$(CHROMIUM)" ] || { \
+		if ! command -v apt-get >/dev/null 2>&1; then \
+			echo "The browser tests need Chromium at $(CHROMIUM), and there is no apt-get here to install it."; \
+			echo "Install Chromium or Google Chrome with your package manager, then run:"; \
+			echo "    make test CHROMIUM=/path/to/chromium"; \
+			echo "or run the suite without the browser tests: .venv/bin/pytest --ignore=tests/browser"; \
+			exit 1; \
+		elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; }
 
 test: venv lint chromium

@@ -12,7 +12,7 @@ from flask_wtf.csrf import validate_csrf
 from wtforms.validators import ValidationError
 
 from tests.conftest import csrf_token, login
-from webapp.security.csrf import generate_csrf
+from webapp.security.speedups.csrf import generate_csrf
 
 
 def test_a_new_token_is_byte_for_byte_flask_wtfs(app):

@@ -318,10 +318,14 @@ def test_the_hourly_alert_count_reads_only_the_alerts(app, new_client, user, que
     assert re.search(r"WHERE \(?alert_token_hash IS NOT NULL\)?$", definition), definition
 
 
-def test_a_new_browser_sign_in_writes_its_events_in_one_insert_a_table(
+def test_a_new_browser_sign_in_stores_its_events_in_order_with_the_mailed_links_hash(
     app, new_client, user, smtp, count_queries
 ):
-    """Two audit rows and two security events: one multi-row INSERT each, all stored."""
+    """Two audit rows and two security events, each written once, in the order recorded.
+
+    They go through the unit of work (issue 24: writing them by hand, in one
+    INSERT a table, saved under 1 % of a login at bcrypt cost 12).
+    """
     login(browser_from(new_client, "10.0.0.2"))  # the account's first sign-in
     away = browser_from(new_client, "81.2.69.160")
     token = csrf_token(away, "/login")
@@ -331,8 +335,10 @@ def test_a_new_browser_sign_in_writes_its_events_in_one_insert_a_table(
         )
     assert response.status_code == 302
     inserts = [s.lstrip().split(" (", 1)[0].upper() for s in statements if "INSERT" in s.upper()]
-    assert inserts.count("INSERT INTO AUDIT_EVENTS") == 1
-    assert inserts.count("INSERT INTO SECURITY_EVENTS") == 1
+    # SQLite's unit of work writes one INSERT an event; PostgreSQL's batches
+    # them (insertmanyvalues). Either way each table is written, nothing more.
+    assert 1 <= inserts.count("INSERT INTO AUDIT_EVENTS") <= 2
+    assert 1 <= inserts.count("INSERT INTO SECURITY_EVENTS") <= 2
     actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert actions[-2:] == ["new_browser_login", "login"]  # in the order recorded
     events = db.session.scalars(

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from tests.conftest import login
 from webapp.extensions import autocommit_connection, db
 from webapp.models import RefreshToken
-from webapp.security.prepared import PooledConnection, Prepared
+from webapp.security.speedups.prepared import PooledConnection, Prepared
 
 
 @pytest.fixture(params=["sqlalchemy", "pooled"])

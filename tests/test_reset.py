@@ -350,7 +350,7 @@ def test_concurrent_second_use_loses(client, user, smtp):
     from webapp.security.passwords import hash_password
 
     token = mailed_path(smtp, client).rsplit("/", 1)[1]
-    checked = reset_tokens.user_for_token(token)
+    checked = reset_tokens.check_token(token)
     assert checked is not None
     # Another request with the same link commits first.
     db.session.execute(
@@ -360,6 +360,6 @@ def test_concurrent_second_use_loses(client, user, smtp):
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    assert not reset_password(checked, "another-passphrase-77")
+    assert not reset_password(checked.user, "another-passphrase-77")
     db.session.rollback()
     assert login(client, password=NEW_PASSWORD).status_code == 302

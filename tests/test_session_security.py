@@ -24,6 +24,43 @@ def test_changed_browser_fingerprint_makes_the_session_not_fresh(app, client, us
     assert "Confirm your password" in page
 
 
+VICTIM_IP, THIEF_IP = "203.0.113.7", "198.51.100.23"
+
+
+def test_a_copied_session_claiming_the_victims_address_in_x_forwarded_for_is_not_fresh(
+    app, client, new_client, user
+):
+    """The thief copies the session cookie and the user agent, and sends the victim's
+    address in X-Forwarded-For (no proxy is trusted): still another browser, so the
+    password change asks for the password first. Flask-Login's own fingerprint reads
+    that header, so this fails if its session protection replaces ours."""
+    client.environ_base["REMOTE_ADDR"] = VICTIM_IP
+    login(client)
+    assert "Change your password" in client.get("/account/password").get_data(as_text=True)
+
+    thief = new_client()
+    thief.environ_base["REMOTE_ADDR"] = THIEF_IP
+    thief.environ_base["HTTP_X_FORWARDED_FOR"] = VICTIM_IP
+    thief.set_cookie("session", cookie(client, "session").value)
+    page = thief.get("/account/password").get_data(as_text=True)
+    assert "Confirm your password" in page
+    assert "Change your password" not in page
+    # The victim's own browser is untouched.
+    assert "Change your password" in client.get("/account/password").get_data(as_text=True)
+
+
+def test_confirming_the_password_in_another_browser_makes_it_fresh_there(
+    app, client, new_client, user
+):
+    """A browser that shows the password may act: confirming binds the session to it."""
+    login(client)
+    other = new_client(OTHER_UA)
+    other.set_cookie("session", cookie(client, "session").value)
+    assert "Confirm your password" in other.get("/account/password").get_data(as_text=True)
+    post_form(other, "/account/password", {"reauth_password": TEST_PASSWORD, "reauth_for": "GET"})
+    assert "Change your password" in other.get("/account/password").get_data(as_text=True)
+
+
 def test_confirming_the_password_keeps_the_session_fresh_for_ten_minutes(
     app, client, new_client, user
 ):

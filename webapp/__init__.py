@@ -111,7 +111,8 @@ def register_extensions(app: Flask) -> None:
 
 def register_security(app: Flask) -> None:
     from webapp import domain
-    from webapp.security import access_tokens, headers, known_browsers, login, sessions
+    from webapp.security import access_tokens, headers, known_browsers, login
+    from webapp.security.speedups import sessions
 
     access_tokens.init_app(app)
     sessions.init_app(app)

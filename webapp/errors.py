@@ -10,12 +10,12 @@ import logging
 import secrets
 
 from flask import Flask, Response, g, json, render_template, request
-from flask_login import AnonymousUserMixin
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from webapp.extensions import db
+from webapp.extensions import db, login_manager
+from webapp.security.login import fail_closed
 
 logger = logging.getLogger("webapp.errors")
 
@@ -48,10 +48,17 @@ def request_id() -> str:
     return g.request_id
 
 
-def render_error(code: int, headers: dict[str, str] | None = None):
+def render_error(code: int, headers: dict[str, str] | None = None, *, anonymous: bool = False):
+    """Render the error page; `anonymous` shows it as to nobody signed in."""
     title, message = MESSAGES.get(code, MESSAGES[500])
+    context = {"current_user": login_manager.anonymous_user()} if anonymous else {}
     body = render_template(
-        "errors/error.html", code=code, title=title, message=message, request_id=request_id()
+        "errors/error.html",
+        code=code,
+        title=title,
+        message=message,
+        request_id=request_id(),
+        **context,
     )
     return body, code, headers or {}
 
@@ -146,7 +153,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PoolTimeout)
     def database_unavailable(exc: Exception):
         # Fail closed: nobody is signed in on a page we cannot check.
-        g._login_user = AnonymousUserMixin()
+        fail_closed()
         try:
             db.session.rollback()
         except Exception:  # the connection is gone; the pool replaces it later
@@ -154,7 +161,7 @@ def register_error_handlers(app: Flask) -> None:
         logger.warning("database unavailable (request %s): %s", request_id(), type(exc).__name__)
         if wants_problem():
             return problem(503, headers={"Retry-After": "30"})
-        return render_error(503, {"Retry-After": "30"})
+        return render_error(503, {"Retry-After": "30"}, anonymous=True)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

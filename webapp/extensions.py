@@ -22,9 +22,9 @@ def _client_key() -> str:
     return request.remote_addr or "unknown"
 
 
-# Instances a request read before it had a session (InstanceStates), for its
-# session to adopt when it starts.
-ADOPT_KEY = "_states_to_adopt"
+# Instances a request read before it had a session, for its session to adopt
+# when it starts.
+ADOPT_KEY = "_instances_to_adopt"
 
 
 class Session(FlaskSQLAlchemySession):
@@ -40,10 +40,9 @@ class Session(FlaskSQLAlchemySession):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if has_app_context():
-            for state in g.pop(ADOPT_KEY, ()):
-                # What `add` does for a detached instance, without walking the
-                # cascades (nothing is pending): persistent, no query, nothing to flush.
-                self._update_impl(state)
+            for instance in g.pop(ADOPT_KEY, ()):
+                # Detached with its identity key: persistent, no query, nothing to flush.
+                self.add(instance)
 
 
 def adopt(instances: list) -> list:
@@ -54,15 +53,14 @@ def adopt(instances: list) -> list:
     the instances to use.
     """
     if not db.session.registry.has():
-        g.setdefault(ADOPT_KEY, []).extend(instance_state(i) for i in instances)
+        g.setdefault(ADOPT_KEY, []).extend(instances)
         return instances
     session = db.session()
     adopted = []
     for instance in instances:
-        state = instance_state(instance)
-        existing = session.identity_map.get(state.key)
+        existing = session.identity_map.get(instance_state(instance).key)
         if existing is None:
-            session._update_impl(state)
+            session.add(instance)
         adopted.append(existing if existing is not None else instance)
     return adopted
 

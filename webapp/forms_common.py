@@ -6,8 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import Field, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from webapp.security.csrf import FormCSRF
 from webapp.security.identity import EMAIL_MAX, IdentityError, canonical_email
+from webapp.security.speedups.csrf import FormCSRF
 from webapp.security.two_factor import CODE_INPUT_MAX
 
 # Generous input caps: anything longer is an error on the form, never a 500.

@@ -7,7 +7,7 @@ from datetime import datetime
 from flask import Flask, request, url_for
 from flask.templating import Environment as FlaskEnvironment
 
-from webapp.security.csrf import generate_csrf
+from webapp.security.speedups.csrf import generate_csrf
 
 
 class FlatGlobalsEnvironment(FlaskEnvironment):

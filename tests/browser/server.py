@@ -28,7 +28,8 @@ from sqlalchemy import make_url
 from tests.databases import fresh_postgres_database
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
+# The browser the tests and `make screenshots` drive: Debian's by default.
+CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -1,6 +1,6 @@
 """Passkeys on the security page: add, list, rename, remove; "Use a passkey" to confirm.
 
-Registered on the account blueprint (`register_passkey_views`), so every
+On the account blueprint (its `@bp.route`s), so every
 view here is for a signed-in user. The page part lives in
 `templates/account/_passkeys.html`, which asks `passkey_panel()` for what
 it shows; any view rendering it needs nothing else.
@@ -13,7 +13,7 @@ and whichever view renders the page needs no commit of its own.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, url_for
+from flask import Response, abort, flash, redirect, url_for
 from flask_login import current_user
 
 from webapp.account.forms import (
@@ -21,6 +21,7 @@ from webapp.account.forms import (
     AddPasskeyForm,
     RenamePasskeyForm,
 )
+from webapp.account.routes import bp
 from webapp.account.security_page import render_security_page
 from webapp.domain.notices import mail_notice
 from webapp.domain.passkeys import (
@@ -45,39 +46,7 @@ from webapp.security.client import client_ip, user_agent
 from webapp.security.login import fresh_login_required, rekey_this_device
 
 
-def register_passkey_views(bp: Blueprint) -> None:
-    """Add the passkey views to the account blueprint."""
-    bp.add_url_rule(
-        "/security/passkeys/options",
-        endpoint="passkey_options",
-        view_func=passkey_options,
-        methods=["POST"],
-    )
-    bp.add_url_rule(
-        "/security/passkeys", endpoint="add_passkey", view_func=add_passkey_view, methods=["POST"]
-    )
-    bp.add_url_rule(
-        "/security/passkeys/<int:passkey_id>/rename",
-        endpoint="rename_passkey",
-        view_func=rename_passkey_view,
-        methods=["POST"],
-    )
-    bp.add_url_rule(
-        "/security/passkeys/<int:passkey_id>/remove",
-        endpoint="remove_passkey",
-        view_func=remove_passkey_view,
-        methods=["POST"],
-    )
-    bp.add_url_rule(
-        "/confirm/passkey-options",
-        endpoint="confirm_passkey_options",
-        view_func=confirm_passkey_options,
-        methods=["POST"],
-    )
-    # A template global, not a context processor: nothing to run at every render.
-    bp.add_app_template_global(passkey_panel, "passkey_panel")
-
-
+@bp.app_template_global("passkey_panel")
 def passkey_panel(form: AddPasskeyForm | None = None) -> dict:
     """Return what `_passkeys.html` shows for the signed-in user (read only)."""
     return {
@@ -86,6 +55,7 @@ def passkey_panel(form: AddPasskeyForm | None = None) -> dict:
     }
 
 
+@bp.route("/security/passkeys/options", methods=["POST"])
 def passkey_options():
     """Answer the browser with options for adding a passkey (a fresh challenge)."""
     if not ActionForm().validate_on_submit():
@@ -95,6 +65,7 @@ def passkey_options():
     return jsonify_options(options)
 
 
+@bp.route("/confirm/passkey-options", methods=["POST"])
 def confirm_passkey_options():
     """Answer the browser with options for confirming it is this user with a passkey."""
     if not ActionForm().validate_on_submit():
@@ -109,6 +80,7 @@ def jsonify_options(options: str) -> Response:
     return Response(options, mimetype="application/json")
 
 
+@bp.route("/security/passkeys", endpoint="add_passkey", methods=["POST"])
 @fresh_login_required
 def add_passkey_view():
     """Store the passkey the browser just made, under the name given."""
@@ -132,6 +104,7 @@ def add_passkey_view():
     return render_security_page(passkey_form=form), 400
 
 
+@bp.route("/security/passkeys/<int:passkey_id>/rename", endpoint="rename_passkey", methods=["POST"])
 def rename_passkey_view(passkey_id: int):
     """Give one of the user's passkeys another name."""
     form = RenamePasskeyForm()
@@ -148,6 +121,7 @@ def rename_passkey_view(passkey_id: int):
     return redirect(url_for(".security"))
 
 
+@bp.route("/security/passkeys/<int:passkey_id>/remove", endpoint="remove_passkey", methods=["POST"])
 @fresh_login_required
 def remove_passkey_view(passkey_id: int):
     """Remove one of the user's passkeys; the owner is mailed."""

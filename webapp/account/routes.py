@@ -23,7 +23,6 @@ from webapp.account.forms import (
     RenameDeviceForm,
     TotpSetupForm,
 )
-from webapp.account.passkeys import register_passkey_views
 from webapp.account.reauth import confirm_password_step
 from webapp.account.security_page import render_security_page
 from webapp.domain import credentials
@@ -59,7 +58,6 @@ from webapp.security.login import (
 from webapp.security.sessions import cookieless
 
 bp = Blueprint("account", __name__, url_prefix="/account")
-register_passkey_views(bp)
 
 
 @bp.record_once

@@ -33,7 +33,6 @@ from webapp.security.login import fresh_login_required, rekey_this_device
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 logger = logging.getLogger("webapp.admin")
 
-MAX_INT_ID = 2**31 - 1
 DEVICE_NEEDS_SECOND_FACTOR = (
     "Admin pages need this browser to have passed two-factor authentication. "
     "Log out, then log in again with your authentication code."
@@ -236,7 +235,7 @@ def create_role():
 
 
 def _role_or_404(role_id: int) -> Role:
-    role = db.session.get(Role, role_id) if role_id <= MAX_INT_ID else None
+    role = administration.find_role(role_id)
     if role is None:
         abort(404)
     return role

@@ -9,10 +9,10 @@ address. Both are for anyone holding the link: a GET only shows a button
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from webapp.auth.routes import NO_REFERRER_ENDPOINTS, unconfirmed_user
+from webapp.auth.routes import NO_REFERRER_ENDPOINTS, bp, unconfirmed_user
 from webapp.domain.addresses import (
     AddressTaken,
     PendingLink,
@@ -29,33 +29,14 @@ from webapp.security.login import sign_out
 CONFIRMED = "Your email address is confirmed."
 
 
-def register_email_views(bp: Blueprint) -> None:
-    """Add the email link pages to the auth blueprint."""
-    bp.add_url_rule(
-        "/verify-email/<token>",
-        endpoint="verify_email",
-        view_func=verify_email,
-        methods=["GET", "POST"],
-    )
-    bp.add_url_rule(
-        "/verify-email",
-        endpoint="send_confirmation",
-        view_func=send_confirmation_view,
-        methods=["POST"],
-    )
-    bp.add_url_rule(
-        "/account/email/cancel/<token>",
-        endpoint="cancel_email_change",
-        view_func=cancel_email_change,
-        methods=["GET", "POST"],
-    )
-    NO_REFERRER_ENDPOINTS.update({"auth.verify_email", "auth.cancel_email_change"})
+NO_REFERRER_ENDPOINTS.update({"auth.verify_email", "auth.cancel_email_change"})
 
 
 def _invalid_link():
     return render_template("auth/email_link_invalid.html"), 400
 
 
+@bp.route("/verify-email/<token>", methods=["GET", "POST"])
 def verify_email(token: str):
     """Show the button that confirms an address; pressing it confirms, once."""
     if request.method == "GET":
@@ -88,6 +69,7 @@ def _send_limit() -> str:
     return current_app.config["RATELIMIT_RESET"]
 
 
+@bp.route("/verify-email", endpoint="send_confirmation", methods=["POST"])
 @limiter.limit(_send_limit)
 def send_confirmation_view():
     """Mail a confirmation link to the signed-in user, or to the one just refused at login."""
@@ -113,6 +95,7 @@ def send_confirmation_view():
     return redirect(back)
 
 
+@bp.route("/account/email/cancel/<token>", methods=["GET", "POST"])
 def cancel_email_change(token: str):
     """Undo an email change from the old address: restore it and sign out everywhere."""
     if request.method == "GET":

@@ -1,4 +1,4 @@
-"""The "This wasn't me" link of the new-sign-in mail, registered on the auth blueprint.
+"""The "This wasn't me" link of the new-sign-in mail (the auth blueprint).
 
 Anyone holding the link may use it, signed in or not (the owner reads
 the mail wherever they are): GET shows the sign-in and a button, and
@@ -8,22 +8,19 @@ once, and leads to choosing a new password.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from webapp.auth.forms import NotMeForm
-from webapp.auth.routes import NO_REFERRER_ENDPOINTS
+from webapp.auth.routes import NO_REFERRER_ENDPOINTS, bp
 from webapp.domain.new_browser import alerted_sign_in, sign_out_alerted_device
 from webapp.extensions import db
 
-
-def register_not_me_views(bp: Blueprint) -> None:
-    """Add the "This wasn't me" page to the auth blueprint."""
-    bp.add_url_rule("/not-me/<token>", endpoint="not_me", view_func=not_me, methods=["GET", "POST"])
-    # The link's token stays out of the Referer header of anything the page links to.
-    NO_REFERRER_ENDPOINTS.add("auth.not_me")
+# The link's token stays out of the Referer header of anything the page links to.
+NO_REFERRER_ENDPOINTS.add("auth.not_me")
 
 
+@bp.route("/not-me/<token>", methods=["GET", "POST"])
 def not_me(token: str):
     """Sign out the device of a sign-in the owner does not recognise."""
     found = alerted_sign_in(token)

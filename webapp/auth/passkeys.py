@@ -11,7 +11,6 @@ token. A passkey is both factors: it signs in at once, honouring
 from __future__ import annotations
 
 from flask import (
-    Blueprint,
     Response,
     abort,
     current_app,
@@ -22,29 +21,17 @@ from flask import (
 from flask_login import current_user
 
 from webapp.auth.forms import LoginForm, PasskeyLoginForm
-from webapp.auth.routes import admit
+from webapp.auth.routes import admit, bp
 from webapp.domain.passkeys import MESSAGES, PasskeyRefused, login_options, passkey_login
 from webapp.extensions import db, limiter
 from webapp.forms_common import Form
-
-
-def register_passkey_views(bp: Blueprint) -> None:
-    """Add the passkey sign-in to the auth blueprint."""
-    bp.add_url_rule(
-        "/login/passkey/options",
-        endpoint="passkey_login_options",
-        view_func=passkey_login_options,
-        methods=["POST"],
-    )
-    bp.add_url_rule(
-        "/login/passkey", endpoint="passkey_login", view_func=passkey_login_view, methods=["POST"]
-    )
 
 
 def _login_limit() -> str:
     return current_app.config["RATELIMIT_LOGIN"]
 
 
+@bp.route("/login/passkey/options", methods=["POST"])
 @limiter.limit(_login_limit)
 def passkey_login_options():
     """Answer the browser with options for a discoverable-passkey sign-in."""
@@ -55,6 +42,7 @@ def passkey_login_options():
     return Response(options, mimetype="application/json")
 
 
+@bp.route("/login/passkey", endpoint="passkey_login", methods=["POST"])
 @limiter.limit(_login_limit)
 def passkey_login_view():
     """Sign in with the passkey the browser returned: both factors at once."""

@@ -8,11 +8,11 @@ signs out every device and does not sign anyone in.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from webapp.auth.forms import ResetPasswordForm, ResetRequestForm
-from webapp.auth.routes import NO_REFERRER_ENDPOINTS, limit_posts
+from webapp.auth.routes import NO_REFERRER_ENDPOINTS, bp, limit_posts
 from webapp.domain.addresses import mark_confirmed
 from webapp.domain.audit import record
 from webapp.domain.credentials import request_password_reset, reset_password
@@ -23,23 +23,14 @@ from webapp.security.client import client_ip, user_agent
 from webapp.security.login import sign_out
 from webapp.security.reset_tokens import check_token
 
-
-def register_reset_views(bp: Blueprint) -> None:
-    """Add the reset pages to the auth blueprint."""
-    bp.add_url_rule("/reset-password", view_func=request_reset, methods=["GET", "POST"])
-    bp.add_url_rule(
-        "/reset-password/<token>",
-        endpoint="reset_password",
-        view_func=reset_password_view,
-        methods=["GET", "POST"],
-    )
-    NO_REFERRER_ENDPOINTS.update({"auth.request_reset", "auth.reset_password"})
+NO_REFERRER_ENDPOINTS.update({"auth.request_reset", "auth.reset_password"})
 
 
 def _reset_limit() -> str:
     return current_app.config["RATELIMIT_RESET"]
 
 
+@bp.route("/reset-password", methods=["GET", "POST"])
 @limit_posts(_reset_limit)
 def request_reset():
     """Ask for a reset link by mail; the answer never tells whether the email has an account."""
@@ -56,6 +47,7 @@ def request_reset():
     return render_template("auth/reset_request.html", form=form)
 
 
+@bp.route("/reset-password/<token>", endpoint="reset_password", methods=["GET", "POST"])
 def reset_password_view(token: str):
     """Choose a new password with a link from the mail; it also confirms the address."""
     link = check_token(token)

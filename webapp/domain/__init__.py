@@ -33,8 +33,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Connect the domain's handlers to the mechanism's signals."""
-    from webapp.domain import audit, new_browser, notices
+    from webapp.domain import new_browser, notices
 
-    audit.connect_session_events()
     notices.connect_signals(app)
     new_browser.connect_signals(app)

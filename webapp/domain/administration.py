@@ -113,6 +113,15 @@ def find_user(user_id: uuid.UUID) -> User | None:
     return db.session.get(User, user_id)
 
 
+# Ids beyond a 32-bit integer name no role (PostgreSQL would refuse to compare them).
+MAX_ROLE_ID = 2**31 - 1
+
+
+def find_role(role_id: int) -> Role | None:
+    """Return the role with this id, or None."""
+    return db.session.get(Role, role_id) if 0 < role_id <= MAX_ROLE_ID else None
+
+
 def role_choices() -> list[tuple[int, str]]:
     """Return every role as (id, name), for the role select."""
     return [(role.id, role.name) for role in db.session.scalars(select(Role).order_by(Role.name))]

@@ -6,7 +6,6 @@ describes is; when the event concerns a user (`target_user`, `subject`, or
 the signed-in actor for their own sign-out) and its code belongs on their
 activity page (`activity.EVENTS`), it adds that user's security event too.
 It never raises: a broken audit write is logged and the action goes on.
-The session's next flush writes them, one INSERT a table (`_write_events`).
 """
 
 from __future__ import annotations
@@ -17,10 +16,7 @@ from typing import Any
 
 from flask import has_request_context
 from flask_login import current_user
-from sqlalchemy import event as orm_events
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy import select
 
 from webapp.domain import activity
 from webapp.extensions import db
@@ -169,51 +165,3 @@ def _recently_recorded(
         .limit(COLLAPSE_MAX)
     ).all()
     return len(recent) >= COLLAPSE_MAX or target in recent
-
-
-# --- writing the events -------------------------------------------------------
-
-_EVENT_TYPES = (AuditEvent, SecurityEvent)
-_INSERTS = {cls: insert(cls.__table__) for cls in _EVENT_TYPES}
-_COLUMN_KEYS = {
-    cls: [(prop.key, prop.columns[0].key) for prop in cls.__mapper__.column_attrs]
-    for cls in _EVENT_TYPES
-}
-
-
-def connect_session_events() -> None:
-    if not orm_events.contains(Session, "before_flush", _write_events):
-        orm_events.listen(Session, "before_flush", _write_events)
-
-
-def _write_events(session: Session, flush_context: Any, instances: Any) -> None:
-    """Write the flush's new events with one INSERT a table (an executemany), then let them go.
-
-    The unit of work would insert each event on its own with RETURNING (on
-    SQLite it cannot batch rows whose ids the database picks), and a
-    sign-in from a new browser writes four: that flush was the largest part
-    of its CPU outside bcrypt.
-    Nothing reads an event back through the session, so once written it is
-    expunged. Written first in the flush: an event names its user by id,
-    which a user has only once it was flushed (`create_user` flushes).
-    """
-    events = [obj for obj in session.new if type(obj) in _INSERTS]
-    if not events:
-        return
-    events.sort(key=lambda obj: instance_state(obj).insert_order)  # ids in the order recorded
-    # One INSERT for each table and set of columns given (the others take their defaults).
-    batches: dict[tuple, list[dict[str, Any]]] = {}
-    for obj in events:
-        values = _values(obj)
-        batches.setdefault((type(obj), *values), []).append(values)
-    connection = session.connection()
-    for (cls, *_), rows in batches.items():
-        connection.execute(_INSERTS[cls], rows)
-    for obj in events:
-        session.expunge(obj)
-
-
-def _values(obj: AuditEvent | SecurityEvent) -> dict[str, Any]:
-    """The columns the object was given a value for."""
-    state = obj.__dict__
-    return {column: state[key] for key, column in _COLUMN_KEYS[type(obj)] if key in state}

@@ -94,15 +94,15 @@ _DEVICE_ROWS = (
 def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
     """Return the user's live devices, and those revoked as stolen and not yet dismissed."""
     now = utc_now()
-    # Plain columns, so Core execution: the ORM's execute path costs ~50 µs
-    # more here, and a page that only reads needs no session.
+    # Plain columns, so Core execution: no ORM loading for values that are
+    # only displayed, and a page that only reads needs no session.
     with read_connection() as connection:
         found = connection.execute(_DEVICE_ROWS, {"user_id": user.id, "now": now}).all()
     remembered_idle, session_idle = devices.idle_limits()
     base = link("account.device_list")
     locations: dict[tuple[str | None, str | None], str] = {}  # most rows share a few
     rows = []
-    # Unpacked: reading a Row's columns by name costs ~0.2 µs each, 16 a row.
+    # Unpacked: reading a Row's columns by name costs more, for each column of each row.
     for (
         device_id,
         name,
@@ -129,7 +129,7 @@ def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
         location = locations.get(place)
         if location is None:
             location = locations[place] = describe_location(country, city)
-        # Positional: keywords make building a named tuple ~40% slower.
+        # Positional: keywords make building a named tuple slower.
         rows.append(
             DeviceRow(
                 device_id,

@@ -58,17 +58,10 @@ def on_user_signed_in(sender: Flask, user: User, device: RefreshToken, **_: obje
 
 
 def _give_device_to_signup(user: User, device: RefreshToken) -> None:
-    """A signup recorded earlier in this request happened on the device it signs in.
-
-    The event is written already (the device's insert flushed it).
-    """
-    connection = db.session.connection()
+    """A signup recorded earlier in this request happened on the device it signs in."""
     for event in events_of_this_request():
         if event.user_id == user.id and event.event == "signup" and event.device_id is None:
-            connection.execute(
-                _SIGNUP_DEVICE,
-                {"owner": user.id, "signed_up_at": event.created_at, "device": device.id},
-            )
+            event.device_id = device.id
 
 
 # The statements of every sign-in, composed once (building one costs more
@@ -105,17 +98,6 @@ _REMEMBER_BROWSER = {
     "postgresql": postgresql.insert(_KNOWN).on_conflict_do_nothing(),
     "sqlite": sqlite.insert(_KNOWN).on_conflict_do_nothing(),
 }
-# The account's signup event, written before its first device existed.
-_SIGNUP_DEVICE = (
-    update(_EVENTS)
-    .where(
-        _EVENTS.c.user_id == bindparam("owner"),
-        _EVENTS.c.event == "signup",
-        _EVENTS.c.created_at == bindparam("signed_up_at"),
-        _EVENTS.c.device_id.is_(None),
-    )
-    .values(device_id=bindparam("device"))
-)
 _ALERTS_SINCE = (
     select(func.count())
     .select_from(_EVENTS)

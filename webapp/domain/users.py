@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.extensions import db
 from webapp.models import ADMIN_ROLE, USER_ROLE, Role, User
 from webapp.security import passwords
 from webapp.security.identity import lookup_key
-from webapp.security.rows import Hydrating
 
 
 class DuplicateAccount(Exception):
@@ -61,23 +59,12 @@ def username_taken(username: str) -> bool:
     return db.session.scalars(select(User.id).where(User.username == username)).first() is not None
 
 
-# Every login runs it: the user and role built from one row (webapp.security.rows).
-_USERS, _ROLES = User.__table__, Role.__table__
-_BY_USERNAME_OR_EMAIL = Hydrating(
-    (User.__mapper__, Role.__mapper__),
-    _USERS.join(_ROLES, _USERS.c.role_id == _ROLES.c.id),
-    or_(_USERS.c.username == bindparam("key"), _USERS.c.email == bindparam("key")),
-)
-
-
 def find_user(identifier: str) -> User | None:
-    """Return the user whose username or email is `identifier`, any case."""
-    found = _BY_USERNAME_OR_EMAIL.first(db.session.connection(), {"key": lookup_key(identifier)})
-    if found is None:
-        return None
-    user, role = found
-    set_committed_value(user, "role", role)
-    return user
+    """Return the user whose username or email is `identifier`, any case (role loaded)."""
+    key = lookup_key(identifier)
+    return db.session.scalars(
+        select(User).where(or_(User.username == key, User.email == key))
+    ).first()
 
 
 def delete_account(user: User) -> None:

@@ -25,8 +25,8 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-# Attaches the zone to a naive datetime as replace(tzinfo=UTC) does, in a
-# sixth of the time on CPython 3.11 (replace parses its keywords: ~0.5 µs).
+# Attaches the zone to a naive datetime as replace(tzinfo=UTC) does, without
+# parsing keywords as replace does (it runs for every datetime column read).
 _combine = datetime.combine
 
 

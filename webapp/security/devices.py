@@ -42,15 +42,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Response, current_app
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from webapp.extensions import adopt, db
+from webapp.extensions import db
 from webapp.models import DeviceKind, RefreshToken, RevokeReason, Role, User, utc_now
 from webapp.security import signals
 from webapp.security.location import locate
-from webapp.security.prepared import PooledConnection, Prepared
-from webapp.security.rows import Hydrating, hydrate
+from webapp.security.speedups.prepared import PooledConnection, Prepared
+from webapp.security.speedups.rows import Hydrating
 
 SERIES_BYTES = 16  # 128 bits: the selector
 SECRET_BYTES = 32  # 256 bits: the verifier
@@ -161,39 +161,32 @@ def create_device(
         lifetime = timedelta(hours=config["SESSION_MAX_HOURS"])
     # A user signing up in this request is written first (the device's key refers to it).
     db.session.flush()
-    connection = db.session.connection()
-    _evict_least_recently_used(connection, user.id, keep=config["MAX_DEVICES_PER_USER"] - 1)
+    _evict_least_recently_used(
+        db.session.connection(), user.id, keep=config["MAX_DEVICES_PER_USER"] - 1
+    )
     where = locate(ip_address)  # shown on the device page; computed once, here
-    row = connection.execute(
-        _INSERT_DEVICE,
-        {
-            "user_id": user.id,
-            "series": series,
-            "token_hash": token_hash,
-            "is_remembered": remember,
-            "expires_at": now + lifetime,
-            "created_at": now,
-            "last_used_at": now,
-            "user_agent": (user_agent or "")[:512] or None,
-            "ip_address": (ip_address or "")[:45] or None,
-            "auth_method": auth_method,
-            "mfa_at": now if second_factor else None,
-            "passkey_id": passkey_id,
-            "country": where.country,
-            "city": where.city,
-            "kind": kind,
-            "name": name,
-        },
-    ).one()
-    (device,) = adopt([hydrate(RefreshToken.__mapper__, _DEVICE_KEYS, row)])
+    device = RefreshToken(
+        user_id=user.id,
+        series=series,
+        token_hash=token_hash,
+        is_remembered=remember,
+        expires_at=now + lifetime,
+        created_at=now,
+        last_used_at=now,
+        user_agent=(user_agent or "")[:512] or None,
+        ip_address=(ip_address or "")[:45] or None,
+        auth_method=auth_method,
+        mfa_at=now if second_factor else None,
+        passkey_id=passkey_id,
+        country=where.country,
+        city=where.city,
+        kind=kind,
+        name=name,
+    )
+    db.session.add(device)
+    db.session.flush()  # its id names the session
     set_committed_value(device, "user", user)
     return device, token
-
-
-# The new device's row, defaults and all, in one statement: the ORM's unit
-# of work for one new object cost several times the INSERT itself.
-_INSERT_DEVICE = insert(_DEVICES).returning(*_DEVICES.c)
-_DEVICE_KEYS = [RefreshToken.__mapper__.get_property_by_column(c).key for c in _DEVICES.c]
 
 
 # A user's live devices (not revoked, not past their end) beyond the
@@ -255,12 +248,11 @@ def revoke_user_devices(user_id: uuid.UUID, reason: str, *, keep_id: int | None 
 
 # The statements of the two hot paths (every signed-in request, every
 # remember-cookie sign-in) are composed once and run as `Prepared`
-# statements: SQLAlchemy's execution of even a cached statement cost more
-# CPU than the query. The writes are Core statements on the table (the
-# ORM's bulk-update path costs twice the CPU): the rotation on the
-# connection that read the row, committed at once, since on SQLite it holds
-# the write lock from its UPDATE to its COMMIT. The once-a-minute touch of
-# `last_used_at` goes through the request's session.
+# statements on a `PooledConnection` (speedups/prepared.py). The writes are Core
+# statements on the table (the ORM's bulk-update path costs more): the
+# rotation on the connection that read the row, committed at once, since on
+# SQLite it holds the write lock from its UPDATE to its COMMIT. The
+# once-a-minute touch of `last_used_at` goes through the request's session.
 
 # One row wins: only a request that still sees the presented token rotates it.
 _ROTATE = Prepared(

@@ -14,16 +14,18 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, g, request, session
-from flask_login import current_user, login_user, logout_user, session_protected
+from flask_login import current_user, login_fresh, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from webapp.extensions import login_manager
 from webapp.models import RefreshToken, RevokeReason, User
 from webapp.security import bearer, devices, sessions, signals
 from webapp.security.client import client_ip, user_agent
-from webapp.security.csrf import generate_csrf
+from webapp.security.speedups.csrf import generate_csrf
 
 FRESH_UNTIL_KEY = "fresh_until"
+# The fingerprint of the browser the session belongs to (see `_browser_fingerprint`).
+BROWSER_KEY = "browser"
 # A session signed in through the grace period ends then (epoch seconds)
 # unless its browser shows the device's current remember secret.
 PROVISIONAL_UNTIL_KEY = "provisional_until"
@@ -37,16 +39,15 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to see that page."
     login_manager.login_message_category = "info"
-    # "basic": when the browser's address or user agent changes, the session
-    # stays signed in but is no longer fresh, so sensitive actions ask for
-    # the password again. "strong" would only delete Flask-Login's session,
+    # Our own session protection, on Flask-Login's public API only: when the
+    # browser's address or user agent changes, the session stays signed in
+    # but is no longer fresh, so sensitive actions ask for the password
+    # again (`is_fresh`). Flask-Login's own check ("basic") fingerprints
+    # X-Forwarded-For, which a client sets itself; ours reads the address
+    # ProxyFix trusts. ("strong" would only delete Flask-Login's session,
     # and our remember cookie would silently sign the browser back in; a
-    # stolen session is instead ended by revoking its device.
-    login_manager.session_protection = "basic"
-    # Flask-Login's own fingerprint reads X-Forwarded-For, which a client
-    # sets itself; ours uses the address ProxyFix trusts.
-    login_manager._session_identifier_generator = _session_identifier
-    session_protected.connect(_forget_freshness, app, weak=False)
+    # stolen session is instead ended by revoking its device.)
+    login_manager.session_protection = None
     login_manager.user_loader(_load_user)
     # The token API's user comes from its bearer token, never from a cookie.
     login_manager.request_loader(bearer.load_bearer_user)
@@ -54,22 +55,34 @@ def init_app(app: Flask) -> None:
     app.after_request(_write_remember_cookie)
 
 
-def _session_identifier() -> str:
-    """Fingerprint the browser for session protection: client address and user agent.
+def _browser_fingerprint() -> str:
+    """Fingerprint the browser: the client address ProxyFix trusts, and the user agent.
 
-    128 bits, not Flask-Login's 512: the fingerprint only has to differ when
-    the browser does, and it rides in every request's session cookie.
+    128 bits: the fingerprint only has to differ when the browser does,
+    and it rides in every request's session cookie.
     """
     text = f"{client_ip() or ''}|{user_agent() or ''}"
     return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).hexdigest()
 
 
-def _forget_freshness(sender: Flask, **_: object) -> None:
-    """Session protection fired: the session loses all freshness, ours included."""
-    session.pop(FRESH_UNTIL_KEY, None)
+def _login(user: User, *, fresh: bool) -> None:
+    """Name `user` in the session (Flask-Login) and bind it to this browser."""
+    login_user(user, remember=False, fresh=fresh)
+    session[BROWSER_KEY] = _browser_fingerprint()
+
+
+def fail_closed() -> None:
+    """Treat the rest of this request as signed out: its user could not be checked.
+
+    For the error page of a database outage, which must not show anyone
+    signed in; the session itself is kept for when the database is back.
+    """
+    g.fail_closed = True
 
 
 def _load_user(alt_id: str) -> User | None:
+    if g.get("fail_closed"):
+        return None
     user = devices.load_session_user(alt_id)
     if user is None:
         # The device was revoked, expired or re-keyed: forget it for good.
@@ -94,8 +107,7 @@ def restore_from_remember_cookie() -> None:
     raw = request.cookies.get(current_app.config["REMEMBER_DEVICE_COOKIE_NAME"])
     if raw is None:
         return
-    # A session naming no user is not signed in: no need to ask Flask-Login.
-    if "_user_id" in session and current_user.is_authenticated:
+    if current_user.is_authenticated:
         return
     restored = devices.restore_from_cookie(raw)
     if restored.user is None:
@@ -103,7 +115,7 @@ def restore_from_remember_cookie() -> None:
         return
     session.clear()
     _new_csrf_token()
-    login_user(restored.user, remember=False, fresh=False)
+    _login(restored.user, fresh=False)
     if restored.provisional_until is not None:
         session[PROVISIONAL_UNTIL_KEY] = restored.provisional_until
     if restored.new_token:
@@ -157,7 +169,7 @@ def sign_in(
     # A new session on every sign-in: no fixation, and the CSRF token rotates.
     session.clear()
     _new_csrf_token()
-    login_user(user, remember=False, fresh=True)
+    _login(user, fresh=True)
     g.remember_cookie = token
     # The account domain notes the browser (and mails about a new one).
     signals.user_signed_in.send(current_app._get_current_object(), user=user, device=device)
@@ -182,22 +194,38 @@ def rekey_this_device() -> None:
     """
     device = current_user.current_device
     token = devices.rekey(device)
-    session["_user_id"] = current_user.get_id()
+    # The session names the device's new generation; freshness and browser stay.
+    fresh = login_fresh()
+    browser = session.get(BROWSER_KEY)
+    login_user(current_user._get_current_object(), remember=False, fresh=fresh)
+    session[BROWSER_KEY] = browser
     session.pop(PROVISIONAL_UNTIL_KEY, None)
     if token is not None:
         g.remember_cookie = token
 
 
 def is_fresh() -> bool:
-    """Return whether the password was typed in this session recently enough."""
-    if session.get("_fresh"):
-        return True
-    return session.get(FRESH_UNTIL_KEY, 0) > time.time()
+    """Return whether the password was typed in this browser recently enough.
+
+    A session signed in with a password stays fresh (Flask-Login's
+    `login_fresh`); one restored from a remember cookie is fresh for
+    FRESH_MINUTES after the password is confirmed. Either only in the
+    browser it belongs to: a copied session cookie sent from another
+    address or user agent is not fresh, whatever X-Forwarded-For it claims.
+    """
+    if session.get(BROWSER_KEY) != _browser_fingerprint():
+        return False
+    return login_fresh() or session.get(FRESH_UNTIL_KEY, 0) > time.time()
 
 
 def mark_fresh() -> None:
+    """The password was confirmed in this browser: fresh here for FRESH_MINUTES.
+
+    Binds the session to this browser, as Flask-Login's `confirm_login` does.
+    """
     minutes = current_app.config["FRESH_MINUTES"]
     session[FRESH_UNTIL_KEY] = time.time() + minutes * 60
+    session[BROWSER_KEY] = _browser_fingerprint()
 
 
 def set_reauthentication_handler(app: Flask, handler: ReauthHandler) -> None:

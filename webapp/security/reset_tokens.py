@@ -69,12 +69,6 @@ class ResetLink:
     address_bound: bool
 
 
-def user_for_token(token: str) -> User | None:
-    """Return the active user a valid token names, or None (tampered, expired or used)."""
-    link = check_token(token)
-    return link.user if link else None
-
-
 def check_token(token: str) -> ResetLink | None:
     """Return what a valid token names, or None (tampered, expired, used or re-addressed)."""
     try:

@@ -222,11 +222,6 @@ def remove_authenticator(user_id: uuid.UUID) -> bool:
     return (result.rowcount or 0) > 0
 
 
-def accept_totp(user_id: uuid.UUID, code: str, now: float | None = None) -> bool:
-    """Return whether `code` is the user's authenticator code, and spend its step."""
-    return totp_outcome(user_id, code, now) == ACCEPTED
-
-
 def totp_outcome(user_id: uuid.UUID, code: str, now: float | None = None) -> str:
     """Check an authenticator code: ACCEPTED (its step is now spent), REPLAYED or WRONG.
 
@@ -472,7 +467,3 @@ def count_pending_failure() -> int:
 
 def end_pending_step() -> None:
     session.pop(PENDING_KEY, None)
-
-
-def has_pending_step() -> bool:
-    return isinstance(session.get(PENDING_KEY), dict)

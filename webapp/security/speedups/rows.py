@@ -2,8 +2,8 @@
 
 SQLAlchemy's ORM loading (result processors, loader strategies, identity-map
 bookkeeping) costs more CPU than the query itself. The reads that run on
-every signed-in request, every remember-cookie sign-in and every login
-select whole tables joined in one row, and the instances are built from it
+every signed-in request and every remember-cookie sign-in select whole
+tables joined in one row (`prepared.Prepared`), and the instances are built from it
 directly: detached with every column loaded, then adopted by the request's
 session (`extensions.adopt`), so a view that changes one and commits works
 as if the session had loaded it.
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.attributes import instance_state
 
 from webapp.extensions import adopt
-from webapp.security.prepared import Prepared
+from webapp.security.speedups.prepared import Prepared
 
 
 class Hydrating:
@@ -46,10 +46,7 @@ class Hydrating:
         self.statement = Prepared(select(*entries).select_from(from_clause).where(*criteria))
 
     def first(self, connection: Any, params: Mapping[str, Any]) -> list | None:
-        """Run the select; return one instance a mapper, adopted, or None for no row.
-
-        `connection` is a SQLAlchemy `Connection` or a `PooledConnection`.
-        """
+        """Run the select; return one instance a mapper, adopted, or None for no row."""
         row = self.statement.first(connection, params)
         if row is None:
             return None
@@ -59,7 +56,16 @@ class Hydrating:
 
 
 def hydrate(mapper: Mapper, keys: list[str], values: tuple) -> Any:
-    """Return an instance built from a row: detached, with every column loaded."""
+    """Return an instance built from a row: detached, with every column loaded.
+
+    What the ORM's loading does, by hand: a new instance with its state
+    (`ClassManager.new_instance`), the row's values in its dict, and its
+    identity key. The public way (the constructor, then
+    `make_transient_to_detached`) cost several times as much, well over
+    the 5 % of a signed-in request that keeps an internal (issue 24,
+    bench/RESULTS.md); docs/UPGRADING.md lists it, and
+    tests/test_speedups.py fails if a release changes it.
+    """
     instance = mapper.class_manager.new_instance()
     instance.__dict__.update(zip(keys, values, strict=True))
     instance_state(instance).key = mapper.identity_key_from_primary_key(

@@ -1,7 +1,7 @@
 """The hot paths' statements, compiled once and run on the connection's DBAPI cursor.
 
 SQLAlchemy's execution of an already compiled, cached statement still
-costs about four times the SQLite query it runs: a cache key, an
+costs several times the SQLite query it runs: a cache key, an
 execution context, a result object, a transaction begun and rolled back.
 A signed-in request runs one such read and a remember-cookie sign-in a
 read and a write, so those few statements skip that machinery and keep
