@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import load_config
 from webapp.extensions import csrf, db, limiter, login_manager, migrate
-from webapp.templating import FlatGlobalsEnvironment
+from webapp.templating import TranslatingEnvironment
 
 
 class WebApp(Flask):
@@ -24,7 +24,7 @@ class WebApp(Flask):
     `ensure_sync` answers for a plain function from its code flags.
     """
 
-    jinja_environment = FlatGlobalsEnvironment
+    jinja_environment = TranslatingEnvironment
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Return `func` itself when it is a plain (not `async def`) function or method.

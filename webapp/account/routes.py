@@ -11,10 +11,12 @@ from webapp.account.forms import (
     ChangePasswordForm,
     DeleteAccountForm,
     NewBrowserAlertsForm,
+    PreferencesForm,
     RenameDeviceForm,
     TotpSetupForm,
 )
 from webapp.account.passkeys import register_passkey_views
+from webapp.account.preferences import zone_options
 from webapp.account.reauth import confirm_password_step
 from webapp.account.security_page import render_security_page
 from webapp.domain.activity import activity_page
@@ -33,8 +35,9 @@ from webapp.domain.two_factor import (
     turn_off_totp,
     turn_on_totp,
 )
-from webapp.domain.users import delete_account, is_last_active_admin
+from webapp.domain.users import delete_account, is_last_active_admin, set_preferences
 from webapp.extensions import db
+from webapp.i18n import _, refresh_language
 from webapp.models import RevokeReason
 from webapp.security import devices
 from webapp.security import two_factor as mfa
@@ -98,7 +101,34 @@ def require_two_factor_setup():
 @bp.get("")
 def overview():
     """Show the account's details, and whether its address is confirmed."""
-    return render_template("account/overview.html")
+    return _overview(None)
+
+
+def _overview(preferences: PreferencesForm | None, status: int = 200):
+    if preferences is None:
+        preferences = PreferencesForm(
+            formdata=None,
+            data={"language": current_user.language, "time_zone": current_user.time_zone},
+        )
+    page = render_template(
+        "account/overview.html",
+        preferences=preferences,
+        zone_options=zone_options(preferences.time_zone.data or ""),
+    )
+    return page, status
+
+
+@bp.post("/preferences")
+def preferences():
+    """Save the language and time zone the user reads pages and mails in."""
+    form = PreferencesForm()
+    if not form.validate_on_submit():
+        return _overview(form, 400)
+    set_preferences(current_user, form.language.data, form.time_zone.data)
+    db.session.commit()
+    refresh_language()
+    flash(_("Your preferences were saved."), "success")
+    return redirect(url_for(".overview"))
 
 
 @bp.get("/devices")

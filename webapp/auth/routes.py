@@ -42,6 +42,7 @@ from webapp.domain.two_factor import verify_second_factor
 from webapp.domain.users import DuplicateAccount, create_user, find_user, username_taken
 from webapp.extensions import db, limiter
 from webapp.forms_common import Form
+from webapp.i18n import LANGUAGE_COOKIE, LANGUAGE_COOKIE_DAYS, language, languages
 from webapp.logs import quoted
 from webapp.models import User
 from webapp.security import two_factor as mfa
@@ -141,14 +142,23 @@ def signup():
         if verification_mandatory():
             if not username_taken(form.username.canonical):
                 sign_up_quietly(
-                    form.username.canonical, form.email.canonical, form.password.data, client_ip()
+                    form.username.canonical,
+                    form.email.canonical,
+                    form.password.data,
+                    client_ip(),
+                    language=language(),
+                    time_zone=form.reported_zone(),
                 )
                 return render_template("auth/signup_sent.html")
             form.username.errors.append("That username is taken.")
         else:
             try:
                 user = create_user(
-                    form.username.canonical, form.email.canonical, form.password.data
+                    form.username.canonical,
+                    form.email.canonical,
+                    form.password.data,
+                    language=language(),
+                    time_zone=form.reported_zone(),
                 )
             except DuplicateAccount as exc:
                 db.session.rollback()
@@ -168,6 +178,23 @@ def signup():
                 )
                 return redirect(url_for("account.overview"))
     return render_template("auth/signup.html", form=form)
+
+
+@bp.route("/language/<code>")
+def choose_language(code: str):
+    """Remember a visitor's language in a cookie (the footer's links), and go back."""
+    if code not in languages():
+        abort(404)
+    back = redirect(safe_next(request.args.get("next")) or url_for("auth.index"))
+    back.set_cookie(
+        LANGUAGE_COOKIE,
+        code,
+        max_age=LANGUAGE_COOKIE_DAYS * 86400,
+        secure=current_app.config["COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+    )
+    return back
 
 
 @bp.route("/login", methods=["GET", "POST"])

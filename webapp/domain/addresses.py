@@ -283,7 +283,15 @@ def cancel_change(token: str) -> Cancelled | None:
 # --- signup that tells nobody who is registered (mandatory mode) ------------------
 
 
-def sign_up_quietly(username: str, email: str, password: str, ip: str | None) -> None:
+def sign_up_quietly(
+    username: str,
+    email: str,
+    password: str,
+    ip: str | None,
+    *,
+    language: str = "en",
+    time_zone: str = "UTC",
+) -> None:
     """Hash the password, then create the account, or warn the address's owner, off the request.
 
     The request does the same work whatever the address (a bcrypt hash and
@@ -291,12 +299,29 @@ def sign_up_quietly(username: str, email: str, password: str, ip: str | None) ->
     address has an account. The caller has checked the username, which is
     public.
     """
-    run_in_background(_create_or_warn, username, email, passwords.hash_password(password), ip)
+    run_in_background(
+        _create_or_warn,
+        username,
+        email,
+        passwords.hash_password(password),
+        ip,
+        language,
+        time_zone,
+    )
 
 
-def _create_or_warn(username: str, email: str, password_hash: str, ip: str | None) -> None:
+def _create_or_warn(
+    username: str, email: str, password_hash: str, ip: str | None, language: str, time_zone: str
+) -> None:
     try:
-        user = create_user(username, email, None, password_hash=password_hash)
+        user = create_user(
+            username,
+            email,
+            None,
+            password_hash=password_hash,
+            language=language,
+            time_zone=time_zone,
+        )
     except DuplicateAccount as exc:
         db.session.rollback()
         if exc.field == "email":

@@ -46,6 +46,10 @@ class User(UserMixin, Base):
     pending_email_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # "Email me when a new browser signs in" on /account/security.
     new_browser_alerts: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # The language of their pages and mails ("en", "de") and the IANA zone
+    # their times are shown in; both chosen on /account, first set at signup.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
     # The WebAuthn user handle: random, made at the first passkey, never the id.
     webauthn_handle: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True, index=True)
