@@ -23,7 +23,7 @@ CATALOG_DIR := webapp/translations
 PYBABEL := $(BIN)/pybabel
 
 translations: venv
-	$(PYBABEL) extract --quiet -F babel.cfg -k _l --no-location --sort-output \
+	$(PYBABEL) extract --quiet -F babel.cfg -k _l -k N_ --no-location --sort-output \
 		--msgid-bugs-address="" --project=Keystone -o $(CATALOG_DIR)/messages.pot .
 	$(PYBABEL) update --quiet -i $(CATALOG_DIR)/messages.pot -d $(CATALOG_DIR) --no-fuzzy-matching --ignore-obsolete
 	$(MAKE) catalogs

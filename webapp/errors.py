@@ -12,23 +12,24 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from webapp.extensions import db
+from webapp.i18n import _l
 
 logger = logging.getLogger("webapp.errors")
 
 MESSAGES = {
     400: (
-        "Bad request",
-        "The request could not be understood. Please reload the page and try again.",
+        _l("Bad request"),
+        _l("The request could not be understood. Please reload the page and try again."),
     ),
-    403: ("Forbidden", "You do not have permission to see this page."),
-    404: ("Page not found", "There is nothing at this address."),
-    405: ("Method not allowed", "This address does not accept that kind of request."),
-    413: ("Request too large", "What you sent is too large."),
-    429: ("Too many requests", "Too many attempts. Please wait a little and try again."),
-    500: ("Something went wrong", "An unexpected error happened on our side."),
+    403: (_l("Forbidden"), _l("You do not have permission to see this page.")),
+    404: (_l("Page not found"), _l("There is nothing at this address.")),
+    405: (_l("Method not allowed"), _l("This address does not accept that kind of request.")),
+    413: (_l("Request too large"), _l("What you sent is too large.")),
+    429: (_l("Too many requests"), _l("Too many attempts. Please wait a little and try again.")),
+    500: (_l("Something went wrong"), _l("An unexpected error happened on our side.")),
     503: (
-        "Temporarily unavailable",
-        "The service is briefly unavailable. Please try again in a moment.",
+        _l("Temporarily unavailable"),
+        _l("The service is briefly unavailable. Please try again in a moment."),
     ),
 }
 

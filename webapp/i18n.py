@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -40,6 +41,7 @@ UTC_ZONE = ZoneInfo("UTC")
 __all__ = [
     "LANGUAGES",
     "LANGUAGE_NAMES",
+    "N_",
     "_",
     "_l",
     "babel",
@@ -116,6 +118,11 @@ def lazy_gettext(message: str, **variables: object) -> LazyString:
     return LazyString(gettext, message, **variables)
 
 
+def N_(message: str) -> str:
+    """Mark `message` for the catalog only: it is translated where it is shown."""
+    return message
+
+
 _ = gettext
 _l = lazy_gettext
 
@@ -156,6 +163,15 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo(name) if valid_zone(name) else UTC_ZONE
     except ZoneInfoNotFoundError:
         return UTC_ZONE
+
+
+def zone_label(local: datetime) -> str:
+    """Return the zone's abbreviation ("JST", "CET", "UTC"), or its offset ("+04:00")."""
+    name = local.tzname() or "UTC"
+    if name[0] in "+-":
+        offset = local.strftime("%z")
+        return f"{offset[:3]}:{offset[3:]}"
+    return name
 
 
 def reader_zone() -> ZoneInfo:

@@ -36,6 +36,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db, mail
+from webapp.i18n import for_reader
 from webapp.logs import safe
 
 logger = logging.getLogger("webapp.mail")
@@ -126,11 +127,26 @@ def wait_for_mail(app: Flask, timeout: float = 10) -> bool:
     return not not_done
 
 
-def send(to: str, subject: str, template: str, **context: Any) -> None:
-    """Send `templates/mail/<template>.txt` and `.html` to `to` (or log it, with no server)."""
+def send(
+    to: str,
+    subject: str,
+    template: str,
+    *,
+    language: str | None = None,
+    time_zone: str | None = None,
+    **context: Any,
+) -> None:
+    """Send `templates/mail/<template>.txt` and `.html` to `to` (or log it, with no server).
+
+    Written in the recipient's `language` and `time_zone` (English and UTC
+    when not given), from a request, a background thread or the CLI alike:
+    `subject` is translated here too (pass it marked with `_l`).
+    """
     config = current_app.config
-    text = render_template(f"mail/{template}.txt", **context)
-    html = render_template(f"mail/{template}.html", **context)
+    with for_reader(language, time_zone):
+        subject = str(subject)
+        text = render_template(f"mail/{template}.txt", **context)
+        html = render_template(f"mail/{template}.html", **context)
     if not config["MAIL_SERVER"]:
         _log_instead(to, subject, text)
         return

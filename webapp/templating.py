@@ -15,7 +15,14 @@ from flask.templating import Environment as FlaskEnvironment
 from jinja2 import nodes
 from jinja2.visitor import NodeTransformer
 
-from webapp.i18n import LANGUAGE_NAMES, language, languages, reader_zone, translations
+from webapp.i18n import (
+    LANGUAGE_NAMES,
+    language,
+    languages,
+    reader_zone,
+    translations,
+    zone_label,
+)
 from webapp.security.csrf import generate_csrf
 
 
@@ -120,15 +127,6 @@ def _months(language: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         tuple(months["abbreviated"][number] for number in range(1, 13)),
         tuple(months["wide"][number] for number in range(1, 13)),
     )
-
-
-def zone_label(local: datetime) -> str:
-    """Return the zone's abbreviation ("JST", "CET", "UTC"), or its offset ("+04:00")."""
-    name = local.tzname() or "UTC"
-    if name[0] in "+-":
-        offset = local.strftime("%z")
-        return f"{offset[:3]}:{offset[3:]}"
-    return name
 
 
 def format_datetime(value: datetime | None) -> str:

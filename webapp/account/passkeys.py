@@ -40,6 +40,7 @@ from webapp.domain.two_factor import (
     second_factor_removed,
 )
 from webapp.extensions import db
+from webapp.i18n import _
 from webapp.security.client import client_ip, user_agent
 from webapp.security.login import fresh_login_required
 
@@ -124,7 +125,7 @@ def add_passkey_view():
             second_factor_added(user, current_user.current_device)
             db.session.commit()
             mail_notice("passkey_added", user, user_agent(), client_ip(), passkey=passkey.name)
-            flash(f"Passkey “{passkey.name}” added.", "success")
+            flash(_("Passkey “%(name)s” added.", name=passkey.name), "success")
             return redirect(url_for(".security"))
     return render_security_page(passkey_form=form), 400
 
@@ -138,9 +139,9 @@ def rename_passkey_view(passkey_id: int):
     if form.validate_on_submit():
         rename_passkey(passkey, form.name.data or "")
         db.session.commit()
-        flash("Passkey renamed.", "success")
+        flash(_("Passkey renamed."), "success")
     else:
-        for message in form.name.errors or ["The form expired. Try again."]:
+        for message in form.name.errors or [_("The form expired. Try again.")]:
             flash(message, "error")
     return redirect(url_for(".security"))
 
@@ -164,5 +165,5 @@ def remove_passkey_view(passkey_id: int):
     second_factor_removed(user)
     db.session.commit()
     mail_notice("passkey_removed", user, user_agent(), client_ip(), passkey=name)
-    flash(f"Passkey “{name}” removed.", "success")
+    flash(_("Passkey “%(name)s” removed.", name=name), "success")
     return redirect(url_for(".security"))

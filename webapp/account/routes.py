@@ -37,7 +37,7 @@ from webapp.domain.two_factor import (
 )
 from webapp.domain.users import delete_account, is_last_active_admin, set_preferences
 from webapp.extensions import db
-from webapp.i18n import _, refresh_language
+from webapp.i18n import _, ngettext, refresh_language
 from webapp.models import RevokeReason
 from webapp.security import devices
 from webapp.security import two_factor as mfa
@@ -93,7 +93,7 @@ def require_two_factor_setup():
     if not user.is_authenticated:
         return None
     if needs_setup(user):
-        flash(ROLE_REQUIRES, "error")
+        flash(str(ROLE_REQUIRES), "error")
         return redirect(url_for("account.security"))
     return None
 
@@ -152,7 +152,7 @@ def revoke(device_id: int):
         record("logout")
         sign_out()
         db.session.commit()
-        flash("You are logged out.", "info")
+        flash(_("You are logged out."), "info")
         return redirect(url_for("auth.login"))
     if device.is_revoked:
         # A stolen-token notice: revoking it again just dismisses it.
@@ -161,7 +161,7 @@ def revoke(device_id: int):
         devices.revoke_device(device, RevokeReason.USER)
         record("device_revoked", target_user=current_user, details={"device": device.id})
     db.session.commit()
-    flash("That device is signed out.", "success")
+    flash(_("That device is signed out."), "success")
     return redirect(url_for(".device_list"))
 
 
@@ -177,7 +177,10 @@ def revoke_others():
     rekey_this_device()
     record("device_revoked", target_user=current_user, details={"others": count})
     db.session.commit()
-    flash(f"Signed out {count} other device{'s' if count != 1 else ''}.", "success")
+    flash(
+        ngettext("Signed out %(num)d other device.", "Signed out %(num)d other devices.", count),
+        "success",
+    )
     return redirect(url_for(".device_list"))
 
 
@@ -191,7 +194,7 @@ def rename(device_id: int):
     if form.validate_on_submit():
         device.name = (form.name.data or "").strip() or None
         db.session.commit()
-        flash("Device renamed.", "success")
+        flash(_("Device renamed."), "success")
     else:
         for message in form.name.errors:
             flash(message, "error")
@@ -218,7 +221,7 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         if not confirm_password(current_user, form.current_password.data):
-            form.current_password.errors.append("That is not your current password.")
+            form.current_password.errors.append(_("That is not your current password."))
         else:
             set_password(current_user, form.new_password.data)
             devices.revoke_user_devices(
@@ -228,7 +231,7 @@ def change_password():
             record("password_changed", target_user=current_user)
             db.session.commit()
             mail_notice("password_changed", current_user, user_agent(), client_ip())
-            flash("Your password is changed. Every other device is signed out.", "success")
+            flash(_("Your password is changed. Every other device is signed out."), "success")
             return redirect(url_for(".overview"))
     return render_template("account/password.html", form=form)
 
@@ -249,8 +252,14 @@ def change_email():
             db.session.commit()
             hours = int(CHANGE_LIFETIME.total_seconds() // 3600)
             flash(
-                f"We sent a link to {new_email}. Your address changes when you follow it, "
-                f"within {hours} hours. We told your current address too.",
+                ngettext(
+                    "We sent a link to %(email)s. Your address changes when you follow it, "
+                    "within %(num)d hour. We told your current address too.",
+                    "We sent a link to %(email)s. Your address changes when you follow it, "
+                    "within %(num)d hours. We told your current address too.",
+                    hours,
+                    email=new_email,
+                ),
                 "success",
             )
             return redirect(url_for(".overview"))
@@ -264,7 +273,7 @@ def delete():
     form = DeleteAccountForm()
     if form.validate_on_submit():
         if not confirm_password(current_user, form.password.data):
-            form.password.errors.append("That password is not right.")
+            form.password.errors.append(_("That password is not right."))
         elif is_last_active_admin(current_user):
             form.form_errors.append(
                 "You are the last active admin: make another user an admin "
@@ -276,7 +285,7 @@ def delete():
             sign_out()
             delete_account(user)
             db.session.commit()
-            flash("Your account is deleted.", "info")
+            flash(_("Your account is deleted."), "info")
             return redirect(url_for("auth.index"))
     return render_template("account/delete.html", form=form)
 
@@ -307,7 +316,7 @@ def security():
 def totp_setup():
     """Set up an authenticator app: scan or type the secret, prove it with a code."""
     if security_overview(current_user).totp_on:
-        flash("The authenticator app is already on.", "info")
+        flash(_("The authenticator app is already on."), "info")
         return redirect(url_for(".security"))
     secret = mfa.setup_secret(current_user.id)
     form = TotpSetupForm()
@@ -338,7 +347,7 @@ def totp_setup():
             mfa.keep_codes_to_show(current_user.id, codes)
             db.session.commit()
             mail_notice("totp_enabled", current_user, user_agent(), client_ip())
-            flash("The authenticator app is on.", "success")
+            flash(_("The authenticator app is on."), "success")
             return redirect(url_for(".recovery_codes"))
     uri = mfa.provisioning_uri(secret, current_user.username)
     return render_template(
@@ -363,7 +372,7 @@ def totp_disable():
         return redirect(url_for(".security"))
     db.session.commit()
     mail_notice("totp_disabled", current_user, user_agent(), client_ip())
-    flash("The authenticator app is off.", "success")
+    flash(_("The authenticator app is off."), "success")
     return redirect(url_for(".security"))
 
 
@@ -386,7 +395,7 @@ def recovery_codes():
     codes = mfa.take_codes_to_show(current_user.id)
     if codes is None:
         flash(
-            "Recovery codes are shown only once. If you lost yours, generate new ones.",
+            _("Recovery codes are shown only once. If you lost yours, generate new ones."),
             "info",
         )
         return redirect(url_for(".security"))
@@ -403,7 +412,7 @@ def new_browser_alerts():
     set_alerts(current_user, bool(form.new_browser_alerts.data))
     db.session.commit()
     if form.new_browser_alerts.data:
-        flash("We will email you when a new browser signs in.", "success")
+        flash(_("We will email you when a new browser signs in."), "success")
     else:
-        flash("We will not email you when a new browser signs in.", "success")
+        flash(_("We will not email you when a new browser signs in."), "success")
     return redirect(url_for(".security"))

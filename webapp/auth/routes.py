@@ -42,7 +42,7 @@ from webapp.domain.two_factor import verify_second_factor
 from webapp.domain.users import DuplicateAccount, create_user, find_user, username_taken
 from webapp.extensions import db, limiter
 from webapp.forms_common import Form
-from webapp.i18n import LANGUAGE_COOKIE, LANGUAGE_COOKIE_DAYS, language, languages
+from webapp.i18n import LANGUAGE_COOKIE, LANGUAGE_COOKIE_DAYS, _, _l, language, languages
 from webapp.logs import quoted
 from webapp.models import User
 from webapp.security import two_factor as mfa
@@ -54,7 +54,7 @@ from webapp.security.throttle import Throttled
 bp = Blueprint("auth", __name__)
 logger = logging.getLogger("webapp.auth")
 
-LOGIN_FAILED = "Invalid username/email or password."
+LOGIN_FAILED = _l("Invalid username/email or password.")
 # After a correct password for an unconfirmed address (mandatory mode), the
 # session remembers the account for this long, so its page can send a link.
 UNCONFIRMED_KEY = "unconfirmed_user"
@@ -73,10 +73,10 @@ def no_referrer(response):
     return response
 
 
-WRONG_CODE = "That code is not right."
+WRONG_CODE = _l("That code is not right.")
 METHOD_PASSKEY_SECOND = "password+passkey"
-STEP_EXPIRED = "Your sign-in took too long. Log in again."
-TOO_MANY_CODES = "Too many wrong codes. Log in again."
+STEP_EXPIRED = _l("Your sign-in took too long. Log in again.")
+TOO_MANY_CODES = _l("Too many wrong codes. Log in again.")
 
 
 def limit_posts(limit: Callable[[], str]) -> Callable:
@@ -150,7 +150,7 @@ def signup():
                     time_zone=form.reported_zone(),
                 )
                 return render_template("auth/signup_sent.html")
-            form.username.errors.append("That username is taken.")
+            form.username.errors.append(_("That username is taken."))
         else:
             try:
                 user = create_user(
@@ -163,17 +163,19 @@ def signup():
             except DuplicateAccount as exc:
                 db.session.rollback()
                 if exc.field == "username":
-                    form.username.errors.append("That username is taken.")
+                    form.username.errors.append(_("That username is taken."))
                 else:
-                    form.email.errors.append("An account with this email already exists.")
+                    form.email.errors.append(_("An account with this email already exists."))
             else:
                 record("signup", actor=user, target_user=user)
                 send_confirmation(user)
                 sign_in(user, remember=False)
                 db.session.commit()
                 flash(
-                    "Welcome! Your account is ready. "
-                    "We sent you a link to confirm your email address.",
+                    _(
+                        "Welcome! Your account is ready. "
+                        "We sent you a link to confirm your email address."
+                    ),
                     "success",
                 )
                 return redirect(url_for("account.overview"))
@@ -270,7 +272,7 @@ def verify():
         return redirect(url_for("account.overview"))
     pending = mfa.pending_step()
     if pending is None:
-        flash(STEP_EXPIRED, "info")
+        flash(str(STEP_EXPIRED), "info")
         return redirect(url_for(".login"))
     if request.method == "POST" and "credential" in request.form:
         return _verify_with_passkey(pending)
@@ -293,7 +295,7 @@ def verify():
                 mail_notice("totp_replayed", user, user_agent(), client_ip())
             if mfa.count_pending_failure() >= current_app.config["MFA_MAX_ATTEMPTS"]:
                 mfa.end_pending_step()
-                flash(TOO_MANY_CODES, "error")
+                flash(str(TOO_MANY_CODES), "error")
                 return redirect(url_for(".login"))
             form.code.errors.append(WRONG_CODE)
         else:
@@ -345,7 +347,7 @@ def _verify_with_passkey(pending: mfa.PendingStep):
         db.session.commit()  # the challenge is used up, the failure audited
         if mfa.count_pending_failure() >= current_app.config["MFA_MAX_ATTEMPTS"]:
             mfa.end_pending_step()
-            flash(TOO_MANY_CODES, "error")
+            flash(str(TOO_MANY_CODES), "error")
             return redirect(url_for(".login"))
         return _verify_page(VerifyForm(formdata=None), pending, exc.message), 400
     sign_in(user, remember=pending.remember, auth_method=METHOD_PASSKEY_SECOND, second_factor=True)
@@ -366,5 +368,5 @@ def logout():
         record("logout")
         sign_out()
         db.session.commit()
-        flash("You are logged out.", "info")
+        flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))

@@ -29,6 +29,7 @@ from webapp.domain.device_list import describe_user_agent
 from webapp.domain.notices import public_url
 from webapp.domain.users import DuplicateAccount, create_user
 from webapp.extensions import db
+from webapp.i18n import _, _l
 from webapp.mail import run_in_background, send_after_commit
 from webapp.mail import send as send_mail
 from webapp.models import EmailPurpose, RefreshToken, RevokeReason, User, utc_now
@@ -44,7 +45,9 @@ CANCEL_LIFETIME = timedelta(days=7)
 UNCONFIRMED_KEPT = timedelta(days=7)
 # Links one address may be mailed, whoever asks: confirmations and changes alike.
 CONFIRMATION_MAIL_LIMIT = "1 per 2 minutes"
-TOO_SOON = "We sent a link to that address less than 2 minutes ago. Wait a moment, then try again."
+TOO_SOON = _l(
+    "We sent a link to that address less than 2 minutes ago. Wait a moment, then try again."
+)
 
 
 class AddressTaken(Exception):
@@ -78,12 +81,15 @@ def mask(address: str) -> str:
     return f"{local[:1]}***@{host[:1]}***{dot}{tld}"
 
 
-def _mail(to: str, subject: str, template: str, context: dict[str, Any]) -> None:
-    send_mail(to, subject, template, **context)
+def _mail(
+    to: str, subject: str, template: str, reader: tuple[str, str], context: dict[str, Any]
+) -> None:
+    send_mail(to, subject, template, language=reader[0], time_zone=reader[1], **context)
 
 
-def _queue_mail(to: str, subject: str, template: str, **context: Any) -> None:
-    send_after_commit(_mail, to, subject, template, context)
+def _queue_mail(to: str, reader: User, subject: str, template: str, **context: Any) -> None:
+    """Queue a mail to `to`, written in the language and time zone of `reader` (its account)."""
+    send_after_commit(_mail, to, subject, template, (reader.language, reader.time_zone), context)
 
 
 # --- confirmation ------------------------------------------------------------
@@ -97,7 +103,8 @@ def send_confirmation(user: User) -> bool:
     record("email_confirmation_sent", actor=user, target_user=user)
     _queue_mail(
         user.email,
-        "Confirm your email address for Keystone",
+        user,
+        _l("Confirm your email address for Keystone"),
         "verify_email",
         username=user.username,
         link=public_url("auth.verify_email", token=token),
@@ -162,7 +169,7 @@ def request_change(user: User, new_email: str, user_agent: str | None, ip: str |
     page's "pending" line read the same, and the holder hears nothing.
     """
     if new_email == user.email:
-        raise ChangeRefused("That is already your email address.")
+        raise ChangeRefused(_("That is already your email address."))
     if not throttle.allow_address_mail("confirm", new_email, CONFIRMATION_MAIL_LIMIT):
         raise ChangeRefused(TOO_SOON)
     taken = db.session.scalar(select(exists().where(User.email == new_email)))
@@ -173,7 +180,8 @@ def request_change(user: User, new_email: str, user_agent: str | None, ip: str |
     if not taken:
         _queue_mail(
             new_email,
-            "Confirm your new email address for Keystone",
+            user,
+            _l("Confirm your new email address for Keystone"),
             "email_change_confirm",
             username=user.username,
             link=public_url("auth.verify_email", token=token),
@@ -181,7 +189,8 @@ def request_change(user: User, new_email: str, user_agent: str | None, ip: str |
         )
     _queue_mail(
         user.email,
-        "Your Keystone email address is about to change",
+        user,
+        _l("Your Keystone email address is about to change"),
         "email_change_requested",
         username=user.username,
         new_email=mask(new_email),
@@ -214,7 +223,8 @@ def _switch(user: User, new_email: str) -> None:
     )
     _queue_mail(
         old_email,
-        "Your Keystone email address was changed",
+        user,
+        _l("Your Keystone email address was changed"),
         "email_changed",
         username=user.username,
         new_email=mask(new_email),
@@ -347,7 +357,8 @@ def _report_signup_attempt(email: str, ip: str | None) -> None:
         return
     _queue_mail(
         owner.email,
-        "Someone tried to sign up to Keystone with your email address",
+        owner,
+        _l("Someone tried to sign up to Keystone with your email address"),
         "signup_existing_email",
         username=owner.username,
         login_link=public_url("auth.login"),

@@ -12,6 +12,7 @@ from webapp.domain.audit import record
 from webapp.domain.notices import public_url
 from webapp.domain.users import find_user
 from webapp.extensions import db
+from webapp.i18n import _l
 from webapp.mail import run_in_background
 from webapp.mail import send as send_mail
 from webapp.models import RevokeReason, User, utc_now
@@ -97,8 +98,10 @@ def send_reset_link(email: str, ip: str | None) -> None:
     db.session.commit()
     send_mail(
         user.email,
-        "Reset your Keystone password",
+        _l("Reset your Keystone password"),
         "reset_password",
+        language=user.language,
+        time_zone=user.time_zone,
         username=user.username,
         link=link,
         minutes=current_app.config["RESET_TOKEN_MAX_AGE"] // 60,

@@ -9,6 +9,7 @@ from sqlalchemy import and_, bindparam, or_, select
 from ua_parser import parse
 
 from webapp.extensions import db, read_connection
+from webapp.i18n import _, language
 from webapp.models import RefreshToken, RevokeReason, User, utc_now
 from webapp.security import devices
 from webapp.security.location import describe as describe_location
@@ -37,19 +38,23 @@ class DeviceRow(NamedTuple):
     stolen: bool
 
 
-@functools.lru_cache(maxsize=1024)
 def describe_user_agent(user_agent: str | None) -> str:
-    """Return "Browser on OS" from a user agent, or "Unknown browser"."""
+    """Return "Browser on OS" from a user agent, or "Unknown browser", in the reader's language."""
+    return _describe_user_agent(user_agent, language())
+
+
+@functools.lru_cache(maxsize=1024)
+def _describe_user_agent(user_agent: str | None, language_code: str) -> str:
     if not user_agent:
-        return "Unknown browser"
+        return _("Unknown browser")
     result = parse(user_agent)
     browser = result.user_agent.family if result.user_agent else None
     system = result.os.family if result.os else None
     if not browser or browser == "Other":
-        return "Unknown browser"
+        return _("Unknown browser")
     if not system or system == "Other":
         return browser
-    return f"{browser} on {system}"
+    return _("%(browser)s on %(system)s", browser=browser, system=system)
 
 
 # The columns the page shows: rows, not ORM objects, for a page that can list 100.
@@ -98,6 +103,7 @@ def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
     remembered_idle, session_idle = devices.idle_limits()
     base = link("account.device_list")
     locations: dict[tuple[str | None, str | None], str] = {}  # most rows share a few
+    unknown = _("unknown")
     rows = []
     # Unpacked: reading a Row's columns by name costs ~0.2 µs each, 16 a row.
     for (
@@ -132,7 +138,7 @@ def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
                 name or browser,  # label
                 browser,
                 bool(name),  # named
-                ip_address or "unknown",
+                ip_address or unknown,
                 location,
                 format_datetime(created_at),  # signed_in
                 format_datetime(last_used_at),  # last_active

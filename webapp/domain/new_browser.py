@@ -28,13 +28,14 @@ from webapp.domain.audit import record
 from webapp.domain.device_list import describe_user_agent
 from webapp.domain.notices import public_url
 from webapp.extensions import db
+from webapp.i18n import _, _l, for_reader
 from webapp.mail import run_in_background
 from webapp.mail import send as send_mail
 from webapp.models import KnownBrowser, RefreshToken, RevokeReason, SecurityEvent, User, utc_now
 from webapp.security import devices, known_browsers, signals
 from webapp.security.location import describe as describe_location
 
-SUBJECT = "New sign-in to your Keystone account"
+SUBJECT = _l("New sign-in to your Keystone account")
 NEW_BROWSER_LOGIN = "new_browser_login"
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -136,13 +137,18 @@ def check_browser(user: User, device: RefreshToken) -> None:
     )
     if event is None or token is None:
         return
+    with for_reader(user.language, user.time_zone):
+        browser = describe_user_agent(device.user_agent)
+        location = describe_location(device.country, device.city)
     alert = Alert(
         email=user.email,
         username=user.username,
+        language=user.language,
+        time_zone=user.time_zone,
         when=event.created_at,
-        browser=describe_user_agent(device.user_agent),
+        browser=browser,
         ip=device.ip_address,
-        location=describe_location(device.country, device.city),
+        location=location,
         not_me_link=public_url("auth.not_me", token=token),
         devices_link=public_url("account.device_list"),
     )
@@ -176,6 +182,8 @@ class Alert:
 
     email: str
     username: str
+    language: str
+    time_zone: str
     when: datetime
     browser: str
     ip: str | None
@@ -190,6 +198,8 @@ def send_alert(alert: Alert) -> None:
         alert.email,
         SUBJECT,
         "new_browser",
+        language=alert.language,
+        time_zone=alert.time_zone,
         username=alert.username,
         when=alert.when,
         browser=alert.browser,
@@ -229,8 +239,8 @@ def alerted_sign_in(token: str) -> AlertedSignIn | None:
     return AlertedSignIn(
         event=event,
         when=event.created_at,
-        browser=event.browser or "Unknown browser",
-        ip_address=event.ip_address or "unknown",
+        browser=event.browser or _("Unknown browser"),
+        ip_address=event.ip_address or _("unknown"),
         location=describe_location(event.country, event.city),
     )
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from webapp.domain.audit import record
 from webapp.extensions import db
+from webapp.i18n import _l
 from webapp.models import ChallengePurpose, User, WebAuthnCredential
 from webapp.security import passkeys as ceremony
 from webapp.security.passkeys import PasskeyError
@@ -30,16 +31,16 @@ MAX_PASSKEY_ID = 2**31 - 1
 
 # What people read when a ceremony is refused: never the library's text.
 MESSAGES = {
-    "malformed": "Your browser did not send a passkey. Try again.",
-    "expired": "That passkey request has expired or was already used. Try again.",
-    "unknown": "That passkey is not registered here. Use another way to sign in.",
-    "verification": "That passkey could not be verified. Try again.",
-    "sign_count": (
+    "malformed": _l("Your browser did not send a passkey. Try again."),
+    "expired": _l("That passkey request has expired or was already used. Try again."),
+    "unknown": _l("That passkey is not registered here. Use another way to sign in."),
+    "verification": _l("That passkey could not be verified. Try again."),
+    "sign_count": _l(
         "That passkey was refused: its counter went backwards, so it may have been copied. "
         "Use another way in, and remove the passkey if you do not trust it."
     ),
-    "duplicate": "That passkey is already registered.",
-    "inactive": "That passkey cannot be used to sign in.",
+    "duplicate": _l("That passkey is already registered."),
+    "inactive": _l("That passkey cannot be used to sign in."),
 }
 
 
@@ -49,7 +50,7 @@ class PasskeyRefused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.message = MESSAGES[reason]
+        self.message = str(MESSAGES[reason])
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from flask_login import current_user, login_user, logout_user, session_protected
 from werkzeug.wrappers import Response
 
 from webapp.extensions import login_manager
+from webapp.i18n import N_, _
 from webapp.models import RefreshToken, RevokeReason, User
 from webapp.security import devices, signals
 from webapp.security.client import client_ip, user_agent
@@ -35,7 +36,8 @@ ReauthHandler = Callable[[Callable[[], Any]], Any]
 
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message = N_("Please log in to see that page.")
+    login_manager.localize_callback = _
     login_manager.login_message_category = "info"
     # "basic": when the browser's address or user agent changes, the session
     # stays signed in but is no longer fresh, so sensitive actions ask for
