@@ -23,14 +23,14 @@ CATALOG_DIR := webapp/translations
 PYBABEL := $(BIN)/pybabel
 
 translations: venv
-	$(PYBABEL) extract --quiet -F babel.cfg -k _l -k N_ --no-location --sort-output \
+	$(PYBABEL) -q extract -F babel.cfg -k _l -k N_ --no-location --sort-output \
 		--msgid-bugs-address="" --project=Keystone -o $(CATALOG_DIR)/messages.pot .
-	$(PYBABEL) update --quiet -i $(CATALOG_DIR)/messages.pot -d $(CATALOG_DIR) --no-fuzzy-matching --ignore-obsolete
+	$(PYBABEL) -q update -i $(CATALOG_DIR)/messages.pot -d $(CATALOG_DIR) --no-fuzzy-matching --ignore-obsolete
 	$(MAKE) catalogs
 	$(BIN)/python scripts/check_catalogs.py
 
 catalogs: venv
-	$(PYBABEL) compile --quiet --statistics -d $(CATALOG_DIR)
+	$(PYBABEL) -q compile -d $(CATALOG_DIR)
 
 run: venv catalogs
 	$(FLASK) db upgrade

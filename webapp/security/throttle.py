@@ -81,13 +81,14 @@ class Throttled(Exception):
     def message(self) -> str:
         """Say how long to wait, in the reader's language, with the time in their zone."""
         local = self.until_datetime.astimezone(reader_zone())
+        when = local.strftime("%H:%M ") + zone_label(local)
         return ngettext(
             "Too many failed attempts. For your security, try again in %(num)d minute "
             "(after %(when)s), or reset your password.",
             "Too many failed attempts. For your security, try again in %(num)d minutes "
             "(after %(when)s), or reset your password.",
             math.ceil(self.retry_after / 60),
-            when=f"{local:%H:%M} {zone_label(local)}",
+            when=when,
         )
 
 
