@@ -28,7 +28,7 @@ from webapp.models import Base, Role, User  # noqa: E402
 
 
 def compile_catalogs() -> None:
-    """Build each .mo from its .po when missing or older, as `make catalogs` does (not committed)."""
+    """Build each .mo from its .po when missing or older, as `make catalogs` does."""
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
