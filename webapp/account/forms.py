@@ -7,7 +7,7 @@ from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, String
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from webapp.forms_common import Form, at_most, code_field, email_field, password_field
-from webapp.i18n import LANGUAGE_NAMES, _, _l, valid_zone
+from webapp.i18n import LANGUAGE_NAMES, _, _l, languages, valid_zone
 from webapp.security.passwords import password_problems
 
 
@@ -118,10 +118,14 @@ class PreferencesForm(Form):
     language = SelectField(
         _l("Language"),
         choices=[SelectChoice(code, name) for code, name in LANGUAGE_NAMES.items()],
-        validate_choice=True,
+        validate_choice=False,
     )
     time_zone = StringField(_l("Time zone"))
     submit = SubmitField(_l("Save preferences"))
+
+    def validate_language(self, field) -> None:
+        if field.data not in languages():
+            raise ValidationError(_l("Choose a language from the list."))
 
     def validate_time_zone(self, field) -> None:
         if not valid_zone(field.data):

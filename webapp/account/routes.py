@@ -353,7 +353,7 @@ def totp_setup():
     return render_template(
         "account/totp.html",
         form=form,
-        qr=mfa.qr_svg(uri, "QR code of the setup key, for your authenticator app"),
+        qr=mfa.qr_svg(uri, _("QR code of the setup key, for your authenticator app")),
         setup_key=mfa.formatted_secret(secret),
     )
 

@@ -57,7 +57,7 @@ class AuditFilterForm(Form):
     action = SelectField(
         _l("Action"),
         choices=[
-            SelectChoice("", "All actions"),
+            SelectChoice("", _l("All actions")),
             *(SelectChoice(value, label) for value, label in KNOWN_ACTIONS.items()),
         ],
         default="",

@@ -14,7 +14,7 @@ from typing import Any
 from flask import current_app, g, has_request_context
 from sqlalchemy import delete, select
 
-from webapp.domain.device_list import describe_user_agent
+from webapp.domain.device_list import stored_browser, translate_browser
 from webapp.domain.pages import Page, newest_first_page
 from webapp.extensions import db
 from webapp.i18n import _, _l, ngettext
@@ -87,7 +87,7 @@ def add_event(
         event=code,
         device_id=device_id,
         ip_address=ip,
-        browser=describe_user_agent(user_agent)[:BROWSER_MAX] if user_agent else None,
+        browser=stored_browser(user_agent)[:BROWSER_MAX] if user_agent else None,
         country=where.country if where else None,
         city=where.city if where else None,
         details=details or None,
@@ -156,7 +156,7 @@ def _row(event: SecurityEvent, current_device_id: int | None) -> EventRow:
         id=event.id,
         when=format_datetime(event.created_at),
         what=describe_event(event.event, event.details),
-        browser=event.browser or "—",
+        browser=translate_browser(event.browser) if event.browser else "—",
         ip_address=event.ip_address or "—",
         location=describe_location(event.country, event.city) if event.ip_address else "—",
         current=current_device_id is not None and event.device_id == current_device_id,

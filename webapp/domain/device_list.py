@@ -9,7 +9,7 @@ from sqlalchemy import and_, bindparam, or_, select
 from ua_parser import parse
 
 from webapp.extensions import db, read_connection
-from webapp.i18n import _, language
+from webapp.i18n import N_, _, language
 from webapp.models import RefreshToken, RevokeReason, User, utc_now
 from webapp.security import devices
 from webapp.security.location import describe as describe_location
@@ -38,22 +38,41 @@ class DeviceRow(NamedTuple):
     stolen: bool
 
 
+UNKNOWN_BROWSER = N_("Unknown browser")
+
+
 def describe_user_agent(user_agent: str | None) -> str:
     """Return "Browser on OS" from a user agent, or "Unknown browser", in the reader's language."""
-    return _describe_user_agent(user_agent, language())
+    return translate_browser(stored_browser(user_agent))
 
 
 @functools.lru_cache(maxsize=1024)
-def _describe_user_agent(user_agent: str | None, language_code: str) -> str:
+def stored_browser(user_agent: str | None) -> str:
+    """Return the browser's description in English, as events store it."""
     if not user_agent:
-        return _("Unknown browser")
+        return UNKNOWN_BROWSER
     result = parse(user_agent)
     browser = result.user_agent.family if result.user_agent else None
     system = result.os.family if result.os else None
     if not browser or browser == "Other":
-        return _("Unknown browser")
+        return UNKNOWN_BROWSER
     if not system or system == "Other":
         return browser
+    return f"{browser} on {system}"
+
+
+def translate_browser(stored: str) -> str:
+    """Return a stored (English) description in the reader's language: "Chrome unter Linux"."""
+    return _translated_browser(stored, language())
+
+
+@functools.lru_cache(maxsize=1024)
+def _translated_browser(stored: str, language_code: str) -> str:
+    if stored == UNKNOWN_BROWSER:
+        return _(UNKNOWN_BROWSER)
+    browser, on, system = stored.rpartition(" on ")
+    if not on:
+        return stored
     return _("%(browser)s on %(system)s", browser=browser, system=system)
 
 

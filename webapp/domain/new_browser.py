@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response
 
 from webapp.domain.activity import events_of_this_request
 from webapp.domain.audit import record
-from webapp.domain.device_list import describe_user_agent
+from webapp.domain.device_list import describe_user_agent, translate_browser
 from webapp.domain.notices import public_url
 from webapp.extensions import db
 from webapp.i18n import _, _l, for_reader
@@ -239,7 +239,7 @@ def alerted_sign_in(token: str) -> AlertedSignIn | None:
     return AlertedSignIn(
         event=event,
         when=event.created_at,
-        browser=event.browser or _("Unknown browser"),
+        browser=translate_browser(event.browser) if event.browser else _("Unknown browser"),
         ip_address=event.ip_address or _("unknown"),
         location=describe_location(event.country, event.city),
     )
