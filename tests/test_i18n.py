@@ -67,7 +67,7 @@ def test_a_page_compiled_in_german_does_not_leak_into_english(client, new_client
 
 def test_footer_link_keeps_the_visitors_language_in_a_cookie(client):
     page = client.get("/login", headers=ENGLISH)
-    assert 'href="/language/de?next=/login?"' in html(page)
+    assert 'href="/language/de?next=/login"' in html(page)
     answer = client.get("/language/de?next=/login", headers=ENGLISH)
     assert answer.status_code == 302 and answer.headers["Location"] == "/login"
     jar = client.get_cookie(LANGUAGE_COOKIE)
@@ -108,8 +108,8 @@ def test_account_offers_language_and_time_zone_grouped_by_region(client, user):
     assert '<option value="de" lang="de">Deutsch</option>' in page
     assert '<label for="time_zone">Time zone</label>' in page
     assert '<optgroup label="Europe">' in page
-    assert '<option value="Europe/Berlin">Europe/Berlin</option>' in page
-    assert '<option value="UTC" selected>UTC</option>' in page
+    assert "<option>Europe/Berlin</option>" in page
+    assert "<option selected>UTC</option>" in page
     assert ">Save preferences</button>" in page
 
 
@@ -126,7 +126,7 @@ def test_saving_preferences_switches_language_and_zone(client, user):
     assert (user.language, user.time_zone) == ("de", "Asia/Tokyo")
     page = html(client.get("/account"))
     assert "Ihre Einstellungen wurden gespeichert." in page
-    assert '<option value="Asia/Tokyo" selected>' in page
+    assert "<option selected>Asia/Tokyo</option>" in page
     assert '<optgroup label="Asien">' in page
 
 

@@ -17,14 +17,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from babel import Locale
 from babel.support import NullTranslations, Translations
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, force_locale, get_locale, refresh
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 babel = Babel()
 
@@ -59,24 +62,48 @@ def languages() -> tuple[str, ...]:
     return current_app.config["LANGUAGES"]
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
     """Choose the language of this request: the user's, the cookie's, the browser's, English."""
     if not has_request_context():
-        return DEFAULT_LANGUAGE
+        return locale_of(DEFAULT_LANGUAGE)
     offered = languages()
-    user = current_user
+    user = current_user._get_current_object()
     if user.is_authenticated and user.language in offered:
-        return user.language
+        return locale_of(user.language)
     chosen = request.cookies.get(LANGUAGE_COOKIE)
     if chosen in offered:
-        return chosen
-    return request.accept_languages.best_match(offered, default=DEFAULT_LANGUAGE)
+        return locale_of(chosen)
+    header = request.headers.get("Accept-Language", "")
+    return locale_of(_best_match(header[:500], tuple(offered)) if header else DEFAULT_LANGUAGE)
+
+
+@cache
+def locale_of(code: str) -> Locale:
+    """Return Babel's Locale for a language code, parsed once (Flask-Babel takes it as is)."""
+    return Locale.parse(code)
+
+
+@lru_cache(maxsize=256)
+def _best_match(header: str, offered: tuple[str, ...]) -> str:
+    """Return the best of `offered` for an Accept-Language header (each parsed once)."""
+    return parse_accept_header(header, LanguageAccept).best_match(offered, default=DEFAULT_LANGUAGE)
 
 
 def language() -> str:
-    """Return the language of the page or mail being made, as its code ("de")."""
-    locale = get_locale()
-    return DEFAULT_LANGUAGE if locale is None else str(locale)
+    """Return the language of the page or mail being made, as its code ("de").
+
+    Read straight from where Flask-Babel keeps the request's (or the forced)
+    locale once chosen: pages ask for it several times.
+    """
+    try:
+        locale = g._flask_babel.babel_locale
+    except (AttributeError, RuntimeError):
+        locale = None
+    if locale is None:
+        locale = get_locale()
+        if locale is None:
+            return DEFAULT_LANGUAGE
+    return locale.language
 
 
 def translations() -> Translations | NullTranslations:
@@ -179,8 +206,10 @@ def reader_zone() -> ZoneInfo:
     chosen = g.get("_reader_zone")
     if chosen is None:
         chosen = UTC_ZONE
-        if has_request_context() and current_user.is_authenticated:
-            chosen = zone(current_user.time_zone)
+        if has_request_context():
+            user = current_user._get_current_object()
+            if user.is_authenticated:
+                chosen = zone(user.time_zone)
         g._reader_zone = chosen
     return chosen
 

@@ -6,6 +6,7 @@ import weakref
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import cache
+from urllib.parse import quote
 
 from babel import Locale
 from babel.dates import format_timedelta
@@ -14,6 +15,7 @@ from flask import Flask, has_app_context, request, url_for
 from flask.templating import Environment as FlaskEnvironment
 from jinja2 import nodes
 from jinja2.visitor import NodeTransformer
+from markupsafe import Markup, escape
 
 from webapp.i18n import (
     LANGUAGE_NAMES,
@@ -61,7 +63,7 @@ class TranslatingEnvironment(FlatGlobalsEnvironment):
     def _load_template(self, name, globals):
         if self.loader is None:
             raise TypeError("no loader for this environment specified")
-        code = language() if has_app_context() else "en"
+        code = language()
         cache_key = (weakref.ref(self.loader), name, code)
         if self.cache is not None:
             template = self.cache.get(cache_key)
@@ -161,9 +163,41 @@ def format_ago(value: datetime | None) -> str:
     )
 
 
-def language_links() -> list[tuple[str, str]]:
-    """Return each language this app serves, with its own name: ("de", "Deutsch")."""
-    return [(code, LANGUAGE_NAMES[code]) for code in languages() if code in LANGUAGE_NAMES]
+def language_menu() -> Markup:
+    """Return the footer's language links: each language in its own name, back to this page.
+
+    Written here, not in base.html: one string for what would be a dozen
+    template outputs on every anonymous page.
+    """
+    current = language()
+    back = escape("?next=" + quote(request.full_path if request.query_string else request.path))
+    items = []
+    for code in languages():
+        name = LANGUAGE_NAMES.get(code)
+        if name is None:
+            continue
+        if code == current:
+            items.append(f'<li><span aria-current="true" lang="{code}">{name}</span></li>')
+        else:
+            href = link("auth.choose_language", code=code) + back
+            items.append(f'<li><a href="{href}" lang="{code}" hreflang="{code}">{name}</a></li>')
+    return Markup("<ul>" + "".join(items) + "</ul>")  # nosec B704 - our codes and names, link escaped
+
+
+@cache
+def _language_options(chosen: str, offered: tuple[str, ...]) -> Markup:
+    options = (
+        f'<option value="{code}" lang="{code}"{" selected" if code == chosen else ""}>'
+        f"{LANGUAGE_NAMES[code]}</option>"
+        for code in offered
+        if code in LANGUAGE_NAMES
+    )
+    return Markup("".join(options))  # nosec B704 - our codes and names only
+
+
+def language_options(chosen: str) -> Markup:
+    """Return the `<option>`s of the "Language" select, `chosen` selected."""
+    return _language_options(chosen, tuple(languages()))
 
 
 def iso_datetime(value: datetime | None) -> str:
@@ -223,6 +257,7 @@ class FixedLinks:
         "activity": ("account.activity", {}),
         "change_password": ("account.change_password", {}),
         "delete": ("account.delete", {}),
+        "preferences": ("account.preferences", {}),
         # The login page's.
         "passkey_login": ("auth.passkey_login", {}),
         "passkey_login_options": ("auth.passkey_login_options", {}),
@@ -254,7 +289,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(iso_datetime, "iso")
     app.add_template_global(format_text, TEXT_FORMATTER)
     app.add_template_global(language, "page_language")
-    app.add_template_global(language_links, "language_links")
+    app.add_template_global(language_menu, "language_menu")
+    app.add_template_global(language_options, "language_options")
     app.add_template_global(link, "link")
     app.add_template_global(fixed_links, "fixed_links")
     # Replaces Flask-WTF's of the same name: CSRFProtect sets it as a global

@@ -35,10 +35,11 @@ def _zone_options(code: str) -> str:
         region = name.split("/", 1)[0]
         if region in by_region:
             by_region[region].append(name)
-    parts = [f'<option value="{DEFAULT_ZONE}">{DEFAULT_ZONE}</option>']
+    # No value attributes: an option's value is its text, the IANA name.
+    parts = [f"<option>{DEFAULT_ZONE}</option>"]
     for region, names in by_region.items():
         parts.append(f'<optgroup label="{escape(REGION_NAMES[region]())}">')
-        parts += [f'<option value="{name}">{name}</option>' for name in names]
+        parts += [f"<option>{name}</option>" for name in names]
         parts.append("</optgroup>")
     return "".join(parts)
 
@@ -46,8 +47,8 @@ def _zone_options(code: str) -> str:
 def zone_options(selected: str) -> Markup:
     """Return the time zone `<option>`s with `selected` chosen."""
     options = _zone_options(language())
-    chosen = f'<option value="{selected}">'
     if selected in zone_names():
-        options = options.replace(chosen, f'<option value="{selected}" selected>', 1)
+        chosen = f"<option>{selected}</option>"
+        options = options.replace(chosen, f"<option selected>{selected}</option>", 1)
     # Zone names come from tzdata (letters, digits, "/_-+"), group labels are escaped above.
     return Markup(options)  # nosec B704

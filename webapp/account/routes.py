@@ -105,15 +105,23 @@ def overview():
 
 
 def _overview(preferences: PreferencesForm | None, status: int = 200):
+    """Render /account; `preferences` is the form sent back with its errors, if any.
+
+    Without one, the page shows the user's own choices: no form object is
+    built for a page read far more often than it is sent.
+    """
     if preferences is None:
-        preferences = PreferencesForm(
-            formdata=None,
-            data={"language": current_user.language, "time_zone": current_user.time_zone},
-        )
+        chosen, zone = current_user.language, current_user.time_zone
+        errors = {}
+    else:
+        chosen, zone = preferences.language.data, preferences.time_zone.data or ""
+        errors = preferences.errors
     page = render_template(
         "account/overview.html",
-        preferences=preferences,
-        zone_options=zone_options(preferences.time_zone.data or ""),
+        chosen_language=chosen,
+        language_errors=errors.get("language"),
+        zone_errors=errors.get("time_zone"),
+        zone_options=zone_options(zone),
     )
     return page, status
 
