@@ -12,10 +12,10 @@ from tests.conftest import TEST_PASSWORD, login, post_form
 from tests.smtp import html_of, text_of
 from webapp.domain.credentials import send_reset_link
 from webapp.extensions import db
-from webapp.i18n import LANGUAGE_COOKIE
 from webapp.mail import wait_for_mail
 from webapp.models import User
 
+LANGUAGE_COOKIE = "language"  # LANGUAGE_COOKIE_NAME without COOKIE_SECURE
 GERMAN = {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
 ENGLISH = {"Accept-Language": "en-GB,en;q=0.9"}
 SUBMIT_RE = re.compile(r'<input[^>]*id="submit"[^>]*value="([^"]*)"')
@@ -365,3 +365,14 @@ def test_relative_time_reads_in_the_readers_language(app):
             assert format_ago(five_ago) == "vor 5 Minuten"
         with for_reader("en", "UTC"):
             assert format_ago(five_ago) == "5 minutes ago"
+
+
+def test_language_cookie_is_host_only_and_secure_in_production(secure_app):
+    client = secure_app.test_client()
+    answer = client.get("/language/de?next=/login", base_url="https://localhost")
+    header = answer.headers["Set-Cookie"]
+    assert header.startswith("__Host-language=de;")
+    assert "Secure" in header and "HttpOnly" in header and "SameSite=Lax" in header
+    assert "Path=/" in header and "Domain" not in header
+    page = client.get("/login", base_url="https://localhost")
+    assert lang_of(page) == "de"

@@ -36,8 +36,7 @@ babel = Babel()
 LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
 LANGUAGES = tuple(LANGUAGE_NAMES)
 DEFAULT_LANGUAGE = "en"
-LANGUAGE_COOKIE = "language"
-LANGUAGE_COOKIE_DAYS = 400
+LANGUAGE_COOKIE_DAYS = 400  # the cookie is LANGUAGE_COOKIE_NAME (config)
 DEFAULT_ZONE = "UTC"
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -70,7 +69,7 @@ def select_locale() -> Locale:
     user = current_user._get_current_object()
     if user.is_authenticated and user.language in offered:
         return locale_of(user.language)
-    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    chosen = request.cookies.get(current_app.config["LANGUAGE_COOKIE_NAME"])
     if chosen in offered:
         return locale_of(chosen)
     header = request.headers.get("Accept-Language", "")
@@ -235,6 +234,7 @@ def for_reader(language_code: str | None, zone_name: str | None) -> Iterator[Non
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("LANGUAGES", LANGUAGES)
+    app.config.setdefault("LANGUAGE_COOKIE_NAME", "language")
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", DEFAULT_ZONE)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path + "/translations"))

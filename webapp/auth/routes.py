@@ -42,7 +42,7 @@ from webapp.domain.two_factor import verify_second_factor
 from webapp.domain.users import DuplicateAccount, create_user, find_user, username_taken
 from webapp.extensions import db, limiter
 from webapp.forms_common import Form
-from webapp.i18n import LANGUAGE_COOKIE, LANGUAGE_COOKIE_DAYS, _, _l, language, languages
+from webapp.i18n import LANGUAGE_COOKIE_DAYS, _, _l, language, languages
 from webapp.logs import quoted
 from webapp.models import User
 from webapp.security import two_factor as mfa
@@ -189,7 +189,7 @@ def choose_language(code: str):
         abort(404)
     back = redirect(safe_next(request.args.get("next")) or url_for("auth.index"))
     back.set_cookie(
-        LANGUAGE_COOKIE,
+        current_app.config["LANGUAGE_COOKIE_NAME"],
         code,
         max_age=LANGUAGE_COOKIE_DAYS * 86400,
         secure=current_app.config["COOKIE_SECURE"],
