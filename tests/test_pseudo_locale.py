@@ -30,7 +30,7 @@ from flask import abort
 from tests.conftest import login, post_form
 from webapp.extensions import db
 from webapp.i18n import zone_names
-from webapp.models import AuditEvent, Role, User
+from webapp.models import AuditEvent, Role, User, WebAuthnCredential
 from webapp.security.throttle import Throttled
 
 PSEUDO = "eo"
@@ -166,6 +166,8 @@ def allowed_words() -> set[str]:
     words = set(ALWAYS_ALLOWED)
     for user in db.session.scalars(db.select(User)):
         words |= words_of(f"{user.username} {user.email}")
+    for passkey in db.session.scalars(db.select(WebAuthnCredential)):
+        words |= words_of(passkey.name)
     for role in db.session.scalars(db.select(Role)):
         words |= words_of(f"{role.name} {role.description or ''}")
     for event in db.session.scalars(db.select(AuditEvent)):
@@ -259,6 +261,17 @@ def test_signed_in_pages_are_all_translated(pseudo_client, user, new_client):
     db.session.commit()
     login(new_client())  # a second device, so the list shows another's actions
     login(pseudo_client)
+    # A passkey (added after signing in: it would be asked for at the login).
+    db.session.add(
+        WebAuthnCredential(
+            user_id=user.id,
+            credential_id=b"pseudo-key",
+            public_key=b"not-used",
+            sign_count=0,
+            name="Desk key",
+        )
+    )
+    db.session.commit()
     for url in (
         "/account",
         "/account/devices",

@@ -19,11 +19,11 @@ from sqlalchemy import func, select
 
 from webapp.domain.audit import record
 from webapp.extensions import db
-from webapp.i18n import _l
+from webapp.i18n import _, _l
 from webapp.models import ChallengePurpose, User, WebAuthnCredential
 from webapp.security import passkeys as ceremony
 from webapp.security.passkeys import PasskeyError
-from webapp.templating import format_datetime
+from webapp.templating import format_ago, format_datetime
 
 NAME_MAX = 60
 # MAX_PASSKEY_ID: ids past the INTEGER column (32 bits on PostgreSQL) name nothing.
@@ -101,7 +101,8 @@ def passkey_rows(user: User) -> list[PasskeyRow]:
             id=row.id,
             name=row.name,
             added=format_datetime(row.created_at),
-            last_used=format_datetime(row.last_used_at) if row.last_used_at else "Never",
+            # How long ago reads better in a short list of keys: "3 days ago".
+            last_used=format_ago(row.last_used_at) if row.last_used_at else _("Never"),
             synced=row.backup_eligible,
         )
         for row in found
