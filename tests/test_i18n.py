@@ -376,3 +376,12 @@ def test_language_cookie_is_host_only_and_secure_in_production(secure_app):
     assert "Path=/" in header and "Domain" not in header
     page = client.get("/login", base_url="https://localhost")
     assert lang_of(page) == "de"
+
+
+def test_plural_texts_in_templates_escape_their_values(app):
+    """Jinja fills in an ngettext text after marking it safe: the values are escaped."""
+    with app.test_request_context("/"):
+        template = app.jinja_env.from_string(
+            "{{ ngettext('%(num)d key of %(name)s', '%(num)d keys of %(name)s', 2, name=who) }}"
+        )
+        assert template.render(who="<b>x</b>") == "2 keys of &lt;b&gt;x&lt;/b&gt;"

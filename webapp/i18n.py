@@ -241,4 +241,10 @@ def init_app(app: Flask) -> None:
     app.extensions["webapp.catalogs"] = {}
     babel.init_app(app, locale_selector=select_locale)
     # Flask-Babel installs its own callables; ours share the catalog cache above.
-    app.jinja_env.install_gettext_callables(gettext, ngettext, newstyle=True)
+    # They only look the text up: Jinja's "newstyle" wrappers fill in the values,
+    # after marking the translation safe, so the values are escaped.
+    app.jinja_env.install_gettext_callables(
+        lambda message: translations().ugettext(message),
+        lambda singular, plural, num: translations().ungettext(singular, plural, num),
+        newstyle=True,
+    )
