@@ -89,20 +89,12 @@ def _best_match(header: str, offered: tuple[str, ...]) -> str:
 
 
 def language() -> str:
-    """Return the language of the page or mail being made, as its code ("de").
-
-    Read straight from where Flask-Babel keeps the request's (or the forced)
-    locale once chosen: pages ask for it several times.
-    """
+    """Return the language of the page or mail being made, as its code ("de")."""
     try:
-        locale = g._flask_babel.babel_locale
-    except (AttributeError, RuntimeError):
-        locale = None
-    if locale is None:
-        locale = get_locale()
-        if locale is None:
-            return DEFAULT_LANGUAGE
-    return locale.language
+        locale = get_locale()  # chosen once per request, then kept by Flask-Babel
+    except RuntimeError:  # outside any app context: nothing chose a language
+        return DEFAULT_LANGUAGE
+    return DEFAULT_LANGUAGE if locale is None else locale.language
 
 
 def translations() -> Translations | NullTranslations:
