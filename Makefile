@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: run test venv lint clean screenshots bench chromium
+.PHONY: run test venv lint clean screenshots bench chromium translations catalogs
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,23 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/activate
 
 venv: $(VENV)/.installed
 
-run: venv
+# The catalogs: webapp/translations/<language>/LC_MESSAGES/messages.po are in the
+# repository; `make translations` re-extracts every text and updates them, and
+# `catalogs` compiles the .mo files the app reads (built, never committed).
+CATALOG_DIR := webapp/translations
+PYBABEL := $(BIN)/pybabel
+
+translations: venv
+	$(PYBABEL) -q extract -F babel.cfg -k _l -k N_ --no-location --sort-output \
+		--msgid-bugs-address="" --project=Keystone -o $(CATALOG_DIR)/messages.pot .
+	$(PYBABEL) -q update -i $(CATALOG_DIR)/messages.pot -d $(CATALOG_DIR) --no-fuzzy-matching --ignore-obsolete
+	$(MAKE) catalogs
+	$(BIN)/python scripts/check_catalogs.py
+
+catalogs: venv
+	$(PYBABEL) -q compile -d $(CATALOG_DIR)
+
+run: venv catalogs
 	$(FLASK) db upgrade
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
@@ -25,6 +41,7 @@ lint: venv
 	$(BIN)/ruff format --check webapp tests migrations scripts wsgi.py
 	$(BIN)/bandit -q -ll -c pyproject.toml -r webapp
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/python scripts/check_catalogs.py
 
 # The browser tests drive Chromium (Debian's by default; CHROMIUM=/path/to/chrome
 # names another); never `playwright install`. Without it, apt-get installs it, or
@@ -43,7 +60,7 @@ chromium:
 		elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; }
 
-test: venv lint chromium
+test: venv catalogs lint chromium
 	$(BIN)/pytest
 
 # `make bench` (SQLite) or `make bench DB=postgres`; extra flags in BENCH_ARGS,
@@ -55,7 +72,7 @@ bench: venv
 	$(BIN)/python bench/run.py $(if $(filter postgres,$(DB)),--postgres) $(BENCH_ARGS)
 
 # Pictures of the main pages at desktop and phone widths, into docs/screenshots/.
-screenshots: venv
+screenshots: venv catalogs
 	$(BIN)/python scripts/screenshots.py
 
 clean:

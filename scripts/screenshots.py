@@ -1,6 +1,7 @@
 """Take pictures of the main pages at desktop and phone widths into docs/screenshots/.
 
-Usage: `make screenshots` (or `.venv/bin/python scripts/screenshots.py [OUT_DIR]`).
+Usage: `make screenshots` (or `.venv/bin/python scripts/screenshots.py [OUT_DIR]
+[--german-only]`). German pictures (login and devices at phone width) come last.
 Starts the app under gunicorn on a throwaway SQLite database (the same way the
 browser tests do), fills it through the browser like a few real people would,
 and saves one viewport-sized PNG per page and width.
@@ -235,7 +236,28 @@ def mail_pictures(browser: Browser, mailbox: Mailbox, out_dir: Path) -> None:
         print(f"wrote {target}")
 
 
-def main(out_dir: Path) -> None:
+def german_pictures(browser: Browser, server: LiveServer, grace: dict, out_dir: Path) -> None:
+    """The login page and grace's device page in German, at phone width (long words)."""
+    phone = WIDTHS["phone"]
+    with context(browser, server, "mac", viewport=phone, locale="de-DE") as made:
+        page = made.new_page()
+        page.goto("/login")
+        target = out_dir / "login-de-phone.png"
+        page.screenshot(path=str(target), animations="disabled")
+        print(f"wrote {target}")
+    with context(browser, server, "mac", viewport=phone, storage_state=grace) as made:
+        page = made.new_page()
+        page.goto("/account")
+        page.get_by_label("Language", exact=True).select_option("de")
+        page.get_by_label("Time zone", exact=True).select_option("Europe/Berlin")
+        page.get_by_role("button", name="Save preferences", exact=True).click()
+        page.goto("/account/devices")
+        target = out_dir / "devices-de-phone.png"
+        page.screenshot(path=str(target), animations="disabled")
+        print(f"wrote {target}")
+
+
+def main(out_dir: Path, german_only: bool = False) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -251,7 +273,7 @@ def main(out_dir: Path) -> None:
             "confirm": link_to(mailbox, "grace.hopper@keystone.example", "/verify-email/"),
             "cancel": link_to(mailbox, "grace@keystone.example", "/account/email/cancel/"),
         }
-        for width_name, viewport in WIDTHS.items():
+        for width_name, viewport in {} if german_only else WIDTHS.items():
             for name, (who, path, act) in PAGES.items():
                 options = {"viewport": viewport}
                 if who:
@@ -264,9 +286,16 @@ def main(out_dir: Path) -> None:
                     target = out_dir / f"{name}-{width_name}.png"
                     page.screenshot(path=str(target), animations="disabled")
                     print(f"wrote {target}")
-        mail_pictures(browser, mailbox, out_dir)
+        if not german_only:
+            mail_pictures(browser, mailbox, out_dir)
+        # Last: grace then reads German.
+        german_pictures(browser, server, states["grace"], out_dir)
         browser.close()
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots")
+    arguments = [argument for argument in sys.argv[1:] if argument != "--german-only"]
+    main(
+        Path(arguments[0]) if arguments else ROOT / "docs" / "screenshots",
+        german_only="--german-only" in sys.argv[1:],
+    )

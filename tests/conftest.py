@@ -26,6 +26,24 @@ from webapp import create_app  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import Base, Role, User  # noqa: E402
 
+
+def compile_catalogs() -> None:
+    """Build each .mo from its .po when missing or older, as `make catalogs` does."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    catalogs = Path(__file__).resolve().parent.parent / "webapp" / "translations"
+    for po in catalogs.glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as source:
+                catalog = read_po(source)
+            with mo.open("wb") as target:
+                write_mo(target, catalog)
+
+
+compile_catalogs()
+
 TEST_PASSWORD = "Tr0ub4dor&3-horse"
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 BROWSER_UA = (

@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import load_config
 from webapp.extensions import csrf, db, limiter, login_manager, migrate
-from webapp.templating import FlatGlobalsEnvironment
+from webapp.templating import TranslatingEnvironment
 
 
 class WebApp(Flask):
@@ -24,7 +24,7 @@ class WebApp(Flask):
     `ensure_sync` answers for a plain function from its code flags.
     """
 
-    jinja_environment = FlatGlobalsEnvironment
+    jinja_environment = TranslatingEnvironment
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Return `func` itself when it is a plain (not `async def`) function or method.
@@ -72,17 +72,22 @@ def warm_up(app: Flask) -> None:
     """Load now what a new process would otherwise load during its first requests.
 
     For the server entry point (wsgi.py), before its `gc.freeze()`. Every
-    template is compiled (0.16 s for all of them) and the user-agent
+    template is compiled in every language (0.16 s each) and the user-agent
     parser reads its rules (0.1 s, at the first sign-in, when a new-browser
     alert describes the browser), so no visitor waits for them, and what
     they build is frozen with the rest of start-up.
     """
     from webapp.domain.device_list import describe_user_agent
+    from webapp.i18n import for_reader
 
     environment = app.jinja_env
-    for name in environment.list_templates(filter_func=lambda name: not name.startswith(".")):
-        environment.get_template(name)
-    describe_user_agent.__wrapped__("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0")
+    names = environment.list_templates(filter_func=lambda name: not name.startswith("."))
+    with app.app_context():
+        for code in app.config["LANGUAGES"]:
+            with for_reader(code, None):
+                for name in names:
+                    environment.get_template(name)
+    describe_user_agent("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0")
 
 
 def register_proxy_fix(app: Flask) -> None:

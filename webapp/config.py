@@ -113,6 +113,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # Marks browsers an account has signed in from; random, not a credential.
         "KNOWN_BROWSER_COOKIE_NAME": f"{prefix}browser",
         "KNOWN_BROWSER_COOKIE_DAYS": 400,
+        # A visitor's language from the footer's links (not a credential).
+        "LANGUAGE_COOKIE_NAME": f"{prefix}language",
         "NEW_BROWSER_ALERTS_PER_HOUR": 5,
         "NOT_ME_LINK_DAYS": 7,
         # Per-IP limits (Flask-Limiter). memory:// counts per process; with

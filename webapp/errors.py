@@ -15,28 +15,29 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from webapp.extensions import db, login_manager
+from webapp.i18n import _, _l
 from webapp.security.login import fail_closed
 
 logger = logging.getLogger("webapp.errors")
 
 MESSAGES = {
     400: (
-        "Bad request",
-        "The request could not be understood. Please reload the page and try again.",
+        _l("Bad request"),
+        _l("The request could not be understood. Please reload the page and try again."),
     ),
-    403: ("Forbidden", "You do not have permission to see this page."),
-    404: ("Page not found", "There is nothing at this address."),
-    405: ("Method not allowed", "This address does not accept that kind of request."),
-    401: ("Unauthorized", "Sign in first: send a valid access token."),
-    409: ("Conflict", "That change conflicts with the current state."),
-    413: ("Request too large", "What you sent is too large."),
-    415: ("Unsupported media type", "Send JSON, with Content-Type: application/json."),
-    422: ("Unprocessable content", "Some fields are missing or not valid."),
-    429: ("Too many requests", "Too many attempts. Please wait a little and try again."),
-    500: ("Something went wrong", "An unexpected error happened on our side."),
+    401: (_l("Unauthorized"), _l("Sign in first: send a valid access token.")),
+    403: (_l("Forbidden"), _l("You do not have permission to see this page.")),
+    404: (_l("Page not found"), _l("There is nothing at this address.")),
+    405: (_l("Method not allowed"), _l("This address does not accept that kind of request.")),
+    409: (_l("Conflict"), _l("That change conflicts with the current state.")),
+    413: (_l("Request too large"), _l("What you sent is too large.")),
+    415: (_l("Unsupported media type"), _l("Send JSON, with Content-Type: application/json.")),
+    422: (_l("Unprocessable content"), _l("Some fields are missing or not valid.")),
+    429: (_l("Too many requests"), _l("Too many attempts. Please wait a little and try again.")),
+    500: (_l("Something went wrong"), _l("An unexpected error happened on our side.")),
     503: (
-        "Temporarily unavailable",
-        "The service is briefly unavailable. Please try again in a moment.",
+        _l("Temporarily unavailable"),
+        _l("The service is briefly unavailable. Please try again in a moment."),
     ),
 }
 
@@ -137,7 +138,7 @@ def http_error(exc: HTTPException):
         if exc.code == 422:
             return problem(
                 422,
-                detail="Some fields are missing or not valid.",
+                detail=str(MESSAGES[422][1]),
                 headers=headers,
                 errors=_field_errors(exc) or {},
             )
@@ -172,5 +173,11 @@ def register_error_handlers(app: Flask) -> None:
             "unhandled error (request %s) %s %s", request_id(), request.method, request.path
         )
         if wants_problem():
-            return problem(500, detail=f"{MESSAGES[500][1]} (request {request_id()})")
+            return problem(
+                500,
+                detail=_(
+                    "An unexpected error happened on our side (request %(request_id)s).",
+                    request_id=request_id(),
+                ),
+            )
         return render_error(500)

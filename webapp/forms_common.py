@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from flask_babel.speaklater import LazyString
 from flask_wtf import FlaskForm
 from wtforms import Field, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from webapp.i18n import _l
 from webapp.security.identity import EMAIL_MAX, IdentityError, canonical_email
 from webapp.security.speedups.csrf import FormCSRF
 from webapp.security.two_factor import CODE_INPUT_MAX
 
 # Generous input caps: anything longer is an error on the form, never a 500.
 MAX_PASSWORD_INPUT = 1024
-NUL_MESSAGE = "This field cannot contain a NUL character."
+NUL_MESSAGE = _l("This field cannot contain a NUL character.")
 
 
 class Form(FlaskForm):
@@ -35,13 +37,20 @@ class Form(FlaskForm):
         return super().validate(extra_validators)
 
 
-def password_field(label: str, autocomplete: str = "current-password") -> PasswordField:
+def at_most(limit: int) -> LazyString:
+    """Return the message for text longer than `limit` characters."""
+    return _l("Use at most %(num)d characters.", num=limit)
+
+
+def password_field(
+    label: str | LazyString, autocomplete: str = "current-password"
+) -> PasswordField:
     """Return a required password field that refuses absurdly long input."""
     return PasswordField(
         label,
         validators=[
-            DataRequired(message="Enter a password."),
-            Length(max=MAX_PASSWORD_INPUT, message="That is far too long for a password."),
+            DataRequired(message=_l("Enter a password.")),
+            Length(max=MAX_PASSWORD_INPUT, message=_l("That is far too long for a password.")),
         ],
         render_kw={"autocomplete": autocomplete},
     )
@@ -55,29 +64,29 @@ def _valid_email(form: FlaskForm, field: Field) -> None:
         raise ValidationError(str(exc)) from exc
 
 
-def email_field(label: str = "Email") -> StringField:
+def email_field(label: str | LazyString | None = None) -> StringField:
     """Return a required email field; a valid address is kept as `field.canonical`."""
     return StringField(
-        label,
+        _l("Email") if label is None else label,
         validators=[
-            DataRequired(message="Enter your email address."),
-            Length(max=EMAIL_MAX, message=f"Use at most {EMAIL_MAX} characters."),
+            DataRequired(message=_l("Enter your email address.")),
+            Length(max=EMAIL_MAX, message=at_most(EMAIL_MAX)),
             _valid_email,
         ],
         render_kw={"autocomplete": "email", "type": "email"},
     )
 
 
-def code_field(required_message: str, **attributes: str) -> StringField:
+def code_field(required_message: str | LazyString, **attributes: str) -> StringField:
     """Return the "Authentication code" field: a one-time-code input, capped in length.
 
     `attributes` are the input's other HTML attributes, in the order written.
     """
     return StringField(
-        "Authentication code",
+        _l("Authentication code"),
         validators=[
             DataRequired(message=required_message),
-            Length(max=CODE_INPUT_MAX, message="That is far too long for a code."),
+            Length(max=CODE_INPUT_MAX, message=_l("That is far too long for a code.")),
         ],
         render_kw={"autocomplete": "one-time-code", **attributes, "maxlength": CODE_INPUT_MAX},
     )

@@ -68,13 +68,13 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, current_app, render_template
-from flask_babel import force_locale
 from flask_mailman import EmailMultiAlternatives
 from sqlalchemy import and_, bindparam, delete, event, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db, mail
+from webapp.i18n import DEFAULT_LANGUAGE, DEFAULT_ZONE, for_reader, languages, valid_zone
 from webapp.logs import safe
 from webapp.models import MailStatus, OutboxMail, utc_now
 
@@ -201,26 +201,41 @@ def stop_sender(app: Flask, timeout: float | None = None) -> None:
 # --- queueing -----------------------------------------------------------------
 
 
-def send(to: str, subject: str, template: str, **context: Any) -> None:
+def send(
+    to: str,
+    subject: str,
+    template: str,
+    *,
+    language: str | None = None,
+    time_zone: str | None = None,
+    **context: Any,
+) -> None:
     """Queue `templates/mail/<template>.txt` and `.html` for `to`, in the current transaction.
 
     The mail goes out once the transaction commits, and never if it rolls
-    back. `context` holds plain values (text, numbers, datetimes, None).
+    back. It is written in the recipient's `language` and `time_zone`
+    (English and UTC when not given): the subject and any lazy text in
+    `context` are translated now (pass them marked with `_l`), the
+    templates when the mail is delivered, by whichever sender takes it.
+    `context` holds plain values (text, numbers, datetimes, None).
     """
     config = current_app.config
     now = utc_now()
-    payload = json.dumps(
-        {"subject": str(subject), "context": context}, default=_plain, separators=(",", ":")
-    )
+    # Stored as for_reader reads them, so every sender writes it the same way.
+    locale = language if language in languages() else DEFAULT_LANGUAGE
+    zone_name = valid_zone(time_zone) or DEFAULT_ZONE
+    with for_reader(locale, zone_name):
+        payload = json.dumps(
+            {"subject": str(subject), "context": context}, default=_plain, separators=(",", ":")
+        )
     db.session.connection().execute(
         _INSERT,
         {
             "message_id": _message_id(config),
             "recipient": to,
             "template": template,
-            # Issue 28: the recipient's language and time zone, used at delivery.
-            "locale": config["BABEL_DEFAULT_LOCALE"],
-            "timezone": config["BABEL_DEFAULT_TIMEZONE"],
+            "locale": locale,
+            "timezone": zone_name,
             "body": _fernet(config).encrypt(payload.encode("utf-8")).decode("ascii"),
             "status": WAITING,
             "attempts": 0,
@@ -484,7 +499,7 @@ def _close(connection: Any) -> None:
 
 
 def _message(row: Row) -> EmailMultiAlternatives:
-    """Decrypt and render a claimed mail, in its reader's language."""
+    """Decrypt and render a claimed mail, in its reader's language and time zone."""
     config = current_app.config
     try:
         payload = _fernet(config).decrypt(row.body.encode("ascii"))
@@ -492,7 +507,7 @@ def _message(row: Row) -> EmailMultiAlternatives:
         raise ValueError("the mail's body cannot be read (SECRET_KEY changed?)") from exc
     data = json.loads(payload, object_hook=_unplain)
     context = data["context"]
-    with force_locale(row.locale):
+    with for_reader(row.locale, row.timezone):
         text = render_template(f"mail/{row.template}.txt", **context)
         html = render_template(f"mail/{row.template}.html", **context)
     message = EmailMultiAlternatives(

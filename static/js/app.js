@@ -6,3 +6,16 @@ document.addEventListener("submit", function (event) {
     event.preventDefault();
   }
 });
+
+// Signup records the browser's time zone (a hidden field; UTC without script),
+// so times are shown in it until the user chooses another on /account.
+document.addEventListener("DOMContentLoaded", function () {
+  var field = document.querySelector("input[data-browser-zone]");
+  if (!field || !window.Intl) {
+    return;
+  }
+  var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zone) {
+    field.value = zone;
+  }
+});

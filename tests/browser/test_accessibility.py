@@ -26,7 +26,7 @@ BLOCKING = {"serious", "critical"}
 OTHER_BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
-def audit(page: Page) -> None:
+def audit(page: Page, lang: str = "en") -> None:
     """Fail on any serious or critical axe violation, or a page that breaks our own rules."""
     results = AXE.run(page, options=AXE_OPTIONS).response
     blocking = [v for v in results["violations"] if v["impact"] in BLOCKING]
@@ -39,7 +39,7 @@ def audit(page: Page) -> None:
     incomplete_contrast = [r for r in results["incomplete"] if r["id"] == "color-contrast"]
     assert not incomplete_contrast, [n["target"] for n in incomplete_contrast[0]["nodes"]]
 
-    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("html").get_attribute("lang") == lang
     expect(page.locator("h1")).to_have_count(1)
     title = page.title()
     assert re.fullmatch(r"\S.* · Keystone", title), f"title {title!r} does not name the page"
@@ -135,7 +135,7 @@ ADMIN = {
 }
 
 
-def visit(page: Page, path: str, act: Callable[[Page], None] | None) -> None:
+def visit(page: Page, path: str, act: Callable[[Page], None] | None, lang: str = "en") -> None:
     """Open a page, bring it to the state to check, and audit it."""
     errors: list[str] = []
     # The strict CSP reports any inline script or style as a console error.
@@ -157,7 +157,7 @@ def visit(page: Page, path: str, act: Callable[[Page], None] | None) -> None:
     page.goto(path)
     if act:
         act(page)
-    audit(page)
+    audit(page, lang)
     assert not errors, errors
 
 
@@ -256,3 +256,127 @@ def test_this_wasnt_me_pages(new_context, mailbox):
     expect(page.get_by_role("heading", level=1)).to_have_text("Reset your password")
     visit(page, link, None)
     expect(page.get_by_role("heading", level=1)).to_have_text("This link does not work")
+
+
+# --- German: axe on every page, and nothing wider than a phone -----------------------
+
+PHONE = {"width": 390, "height": 844}
+GERMAN_SIGNED_OUT = ["/", "/signup", "/login", "/reset-password", "/reset-password/x", "/nope"]
+GERMAN_SIGNED_IN = [
+    "/account",
+    "/account/devices",
+    "/account/activity",
+    "/account/security",
+    "/account/security/totp",
+    "/account/password",
+    "/account/email",
+    "/account/delete",
+    "/admin/",
+]
+GERMAN_ADMIN = ["/admin/", "/admin/users", "/admin/roles", "/admin/audit", "/account/devices"]
+
+
+def assert_fits(page: Page) -> None:
+    """Fail when anything on the page is wider than the window (German words are long)."""
+    wider = page.evaluate(
+        """() => {
+            const width = document.documentElement.clientWidth;
+            const inScroller = el => el.closest('.table-wrap');
+            return [...document.querySelectorAll('body *')]
+                .filter(el => !inScroller(el) && el.getBoundingClientRect().right > width + 1)
+                .map(el => `${el.tagName}.${el.className}: ${el.textContent.trim().slice(0, 40)}`);
+        }"""
+    )
+    assert not wider, f"wider than the phone: {wider}"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def switch_to_german(page: Page) -> None:
+    """Choose "Deutsch" under Preferences on /account, as the person would."""
+    page.goto("/account")
+    page.get_by_label("Language", exact=True).select_option("de")
+    page.get_by_role("button", name="Save preferences", exact=True).click()
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+
+
+@pytest.fixture(scope="module")
+def german_member_state(browser, server) -> dict:
+    context = browser.new_context(base_url=server.url, locale="de-DE")
+    page = context.new_page()
+    signup_german(page, unique("mitglied"))
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+def signup_german(page: Page, username: str) -> None:
+    """Sign up on the German signup page: the account then reads German."""
+    page.goto("/signup")
+    page.get_by_label("Benutzername", exact=True).fill(username)
+    page.get_by_label("E-Mail-Adresse", exact=True).fill(f"{username}@example.com")
+    page.get_by_label("Passwort", exact=True).fill(PASSWORD)
+    page.get_by_label("Passwort bestätigen", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Registrieren", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/account$"))
+
+
+@pytest.mark.parametrize("width", [None, PHONE], ids=["desktop", "phone"])
+def test_german_signed_out_pages(new_context, width):
+    options = {"viewport": width} if width else {}
+    page = new_context(locale="de-DE", **options).new_page()
+    for path in GERMAN_SIGNED_OUT:
+        visit(page, path, None, lang="de")
+        assert_fits(page)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Seite nicht gefunden")
+
+
+def test_german_login_page_reads_anmelden_and_passwort(new_context):
+    page = new_context(locale="de-DE").new_page()
+    page.goto("/login")
+    expect(page.get_by_label("Passwort", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Anmelden", exact=True)).to_be_visible()
+    visit(page, "/login", submit_empty("Anmelden"), lang="de")
+
+
+@pytest.mark.parametrize("width", [None, PHONE], ids=["desktop", "phone"])
+def test_german_signed_in_pages(new_context, german_member_state, width):
+    options = {"viewport": width} if width else {}
+    page = new_context(storage_state=german_member_state, **options).new_page()
+    for path in GERMAN_SIGNED_IN:
+        visit(page, path, None, lang="de")
+        assert_fits(page)
+
+
+@pytest.mark.parametrize("width", [None, PHONE], ids=["desktop", "phone"])
+def test_german_admin_pages(new_context, admin_state, width):
+    options = {"viewport": width} if width else {}
+    context = new_context(storage_state=admin_state, **options)
+    page = context.new_page()
+    switch_to_german(page)
+    try:
+        for path in GERMAN_ADMIN:
+            visit(page, path, None, lang="de")
+            assert_fits(page)
+    finally:
+        page.goto("/account")
+        page.get_by_label("Sprache", exact=True).select_option("en")
+        page.get_by_role("button", name="Einstellungen speichern", exact=True).click()
+
+
+def test_the_footer_link_switches_a_visitor_to_german(new_context):
+    page = new_context(locale="en-US").new_page()
+    page.goto("/login")
+    page.get_by_role("navigation", name="Language").get_by_role("link", name="Deutsch").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    expect(page.get_by_role("button", name="Anmelden", exact=True)).to_be_visible()
+
+
+def test_signup_records_the_browsers_time_zone(new_context):
+    """The app's own script fills the hidden field: times then read in the browser's zone."""
+    page = new_context(timezone_id="Asia/Tokyo").new_page()
+    signup(page, unique("tokyo"))
+    page.goto("/account/devices")
+    expect(page.locator(".device-facts dd").filter(has_text="JST").first).to_be_visible()
+    page.goto("/account")
+    expect(page.get_by_label("Time zone", exact=True)).to_have_value("Asia/Tokyo")

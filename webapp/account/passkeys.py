@@ -99,7 +99,7 @@ def add_passkey_view():
             rekey_this_device()
             mail_notice("passkey_added", user, user_agent(), client_ip(), passkey=passkey.name)
             db.session.commit()
-            flash(f"Passkey “{passkey.name}” added.", "success")
+            flash(_("Passkey “%(name)s” added.", name=passkey.name), "success")
             return redirect(url_for(".security"))
     return render_security_page(passkey_form=form), 400
 
@@ -114,9 +114,9 @@ def rename_passkey_view(passkey_id: int):
     if form.validate_on_submit():
         rename_passkey(passkey, form.name.data or "")
         db.session.commit()
-        flash("Passkey renamed.", "success")
+        flash(_("Passkey renamed."), "success")
     else:
-        for message in form.name.errors or ["The form expired. Try again."]:
+        for message in form.name.errors or [_("The form expired. Try again.")]:
             flash(message, "error")
     return redirect(url_for(".security"))
 

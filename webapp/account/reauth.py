@@ -19,6 +19,7 @@ from webapp.account.forms import ConfirmPasswordForm, ConfirmWithPasskeyForm
 from webapp.domain.credentials import confirm_password
 from webapp.domain.passkeys import PasskeyRefused, confirm_with_passkey, has_passkey
 from webapp.extensions import db
+from webapp.i18n import _
 from webapp.security.login import mark_fresh
 
 # Never carried to the next step: the CSRF token, the step's own fields.
@@ -46,7 +47,7 @@ def confirm_password_step(carry_on: Callable[[], Any]) -> Any:
                 return redirect(request.path)
             db.session.commit()  # the challenge is used up, the refusal audited
         else:
-            passkey_error = "The form expired. Try again."
+            passkey_error = _("The form expired. Try again.")
         reauth_for = request.form.get("reauth_for", "GET")
     elif request.method == "POST" and "reauth_password" in request.form:
         if form.validate_on_submit() and confirm_password(
@@ -57,7 +58,7 @@ def confirm_password_step(carry_on: Callable[[], Any]) -> Any:
                 return carry_on()
             return redirect(request.path)
         if not form.errors:
-            form.reauth_password.errors = ["That password is not right."]
+            form.reauth_password.errors = [_("That password is not right.")]
         reauth_for = request.form.get("reauth_for", "GET")
     else:
         reauth_for = request.method

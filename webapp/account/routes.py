@@ -20,9 +20,11 @@ from webapp.account.forms import (
     ChangePasswordForm,
     DeleteAccountForm,
     NewBrowserAlertsForm,
+    PreferencesForm,
     RenameDeviceForm,
     TotpSetupForm,
 )
+from webapp.account.preferences import zone_options
 from webapp.account.reauth import confirm_password_step
 from webapp.account.security_page import render_security_page
 from webapp.domain import credentials
@@ -43,8 +45,9 @@ from webapp.domain.two_factor import (
     turn_off_totp,
     turn_on_totp,
 )
-from webapp.domain.users import delete_account, is_last_active_admin
+from webapp.domain.users import delete_account, is_last_active_admin, set_preferences
 from webapp.extensions import db, limiter
+from webapp.i18n import _, ngettext, refresh_language
 from webapp.models import RevokeReason
 from webapp.security import devices
 from webapp.security import two_factor as mfa
@@ -55,7 +58,7 @@ from webapp.security.login import (
     set_reauthentication_handler,
     sign_out,
 )
-from webapp.security.sessions import cookieless
+from webapp.security.speedups.sessions import cookieless
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -101,7 +104,7 @@ def require_two_factor_setup():
     if not user.is_authenticated:
         return None
     if needs_setup(user):
-        flash(ROLE_REQUIRES, "error")
+        flash(str(ROLE_REQUIRES), "error")
         return redirect(url_for("account.security"))
     return None
 
@@ -109,7 +112,42 @@ def require_two_factor_setup():
 @bp.get("")
 def overview():
     """Show the account's details, and whether its address is confirmed."""
-    return render_template("account/overview.html")
+    return _overview(None)
+
+
+def _overview(preferences: PreferencesForm | None, status: int = 200):
+    """Render /account; `preferences` is the form sent back with its errors, if any.
+
+    Without one, the page shows the user's own choices: no form object is
+    built for a page read far more often than it is sent.
+    """
+    if preferences is None:
+        chosen, zone = current_user.language, current_user.time_zone
+        errors = {}
+    else:
+        chosen, zone = preferences.language.data, preferences.time_zone.data or ""
+        errors = preferences.errors
+    page = render_template(
+        "account/overview.html",
+        chosen_language=chosen,
+        language_errors=errors.get("language"),
+        zone_errors=errors.get("time_zone"),
+        zone_options=zone_options(zone),
+    )
+    return page, status
+
+
+@bp.post("/preferences")
+def preferences():
+    """Save the language and time zone the user reads pages and mails in."""
+    form = PreferencesForm()
+    if not form.validate_on_submit():
+        return _overview(form, 400)
+    set_preferences(current_user, form.language.data, form.time_zone.data)
+    db.session.commit()
+    refresh_language()
+    flash(_("Your preferences were saved."), "success")
+    return redirect(url_for(".overview"))
 
 
 @bp.get("/devices")
@@ -133,7 +171,7 @@ def revoke(device_id: int):
         record("logout")
         sign_out()
         db.session.commit()
-        flash("You are logged out.", "info")
+        flash(_("You are logged out."), "info")
         return redirect(url_for("auth.login"))
     if device.is_revoked:
         # A stolen-token notice: revoking it again just dismisses it.
@@ -142,7 +180,7 @@ def revoke(device_id: int):
         devices.revoke_device(device, RevokeReason.USER)
         record("device_revoked", target_user=current_user, details={"device": device.id})
     db.session.commit()
-    flash("That device is signed out.", "success")
+    flash(_("That device is signed out."), "success")
     return redirect(url_for(".device_list"))
 
 
@@ -155,7 +193,10 @@ def revoke_others():
     count = sign_out_others(current_user, current_user.current_device)
     rekey_this_device()
     db.session.commit()
-    flash(f"Signed out {count} other device{'s' if count != 1 else ''}.", "success")
+    flash(
+        ngettext("Signed out %(num)d other device.", "Signed out %(num)d other devices.", count),
+        "success",
+    )
     return redirect(url_for(".device_list"))
 
 
@@ -169,7 +210,7 @@ def rename(device_id: int):
     if form.validate_on_submit():
         device.name = (form.name.data or "").strip() or None
         db.session.commit()
-        flash("Device renamed.", "success")
+        flash(_("Device renamed."), "success")
     else:
         for message in form.name.errors:
             flash(message, "error")
@@ -196,7 +237,7 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         if not confirm_password(current_user, form.current_password.data):
-            form.current_password.errors.append("That is not your current password.")
+            form.current_password.errors.append(_("That is not your current password."))
         else:
             credentials.change_password(
                 current_user, form.new_password.data, keep_device_id=current_user.current_device.id
@@ -205,7 +246,7 @@ def change_password():
             record("password_changed", target_user=current_user)
             mail_notice("password_changed", current_user, user_agent(), client_ip())
             db.session.commit()
-            flash("Your password is changed. Every other device is signed out.", "success")
+            flash(_("Your password is changed. Every other device is signed out."), "success")
             return redirect(url_for(".overview"))
     return render_template("account/password.html", form=form)
 
@@ -231,8 +272,14 @@ def change_email():
             db.session.commit()
             hours = int(CHANGE_LIFETIME.total_seconds() // 3600)
             flash(
-                f"We sent a link to {new_email}. Your address changes when you follow it, "
-                f"within {hours} hours. We told your current address too.",
+                ngettext(
+                    "We sent a link to %(email)s. Your address changes when you follow it, "
+                    "within %(num)d hour. We told your current address too.",
+                    "We sent a link to %(email)s. Your address changes when you follow it, "
+                    "within %(num)d hours. We told your current address too.",
+                    hours,
+                    email=new_email,
+                ),
                 "success",
             )
             return redirect(url_for(".overview"))
@@ -246,7 +293,7 @@ def delete():
     form = DeleteAccountForm()
     if form.validate_on_submit():
         if not confirm_password(current_user, form.password.data):
-            form.password.errors.append("That password is not right.")
+            form.password.errors.append(_("That password is not right."))
         elif is_last_active_admin(current_user):
             form.form_errors.append(
                 "You are the last active admin: make another user an admin "
@@ -258,7 +305,7 @@ def delete():
             sign_out()
             delete_account(user)
             db.session.commit()
-            flash("Your account is deleted.", "info")
+            flash(_("Your account is deleted."), "info")
             return redirect(url_for("auth.index"))
     return render_template("account/delete.html", form=form)
 
@@ -289,7 +336,7 @@ def security():
 def totp_setup():
     """Set up an authenticator app: scan or type the secret, prove it with a code."""
     if security_overview(current_user).totp_on:
-        flash("The authenticator app is already on.", "info")
+        flash(_("The authenticator app is already on."), "info")
         return redirect(url_for(".security"))
     secret = mfa.setup_secret(current_user.id)
     form = TotpSetupForm()
@@ -319,13 +366,13 @@ def totp_setup():
             mfa.keep_codes_to_show(current_user.id, codes)
             mail_notice("totp_enabled", current_user, user_agent(), client_ip())
             db.session.commit()
-            flash("The authenticator app is on.", "success")
+            flash(_("The authenticator app is on."), "success")
             return redirect(url_for(".recovery_codes"))
     uri = mfa.provisioning_uri(secret, current_user.username)
     return render_template(
         "account/totp.html",
         form=form,
-        qr=mfa.qr_svg(uri, "QR code of the setup key, for your authenticator app"),
+        qr=mfa.qr_svg(uri, _("QR code of the setup key, for your authenticator app")),
         setup_key=mfa.formatted_secret(secret),
     )
 
@@ -344,7 +391,7 @@ def totp_disable():
         return redirect(url_for(".security"))
     mail_notice("totp_disabled", current_user, user_agent(), client_ip())
     db.session.commit()
-    flash("The authenticator app is off.", "success")
+    flash(_("The authenticator app is off."), "success")
     return redirect(url_for(".security"))
 
 
@@ -367,7 +414,7 @@ def recovery_codes():
     codes = mfa.take_codes_to_show(current_user.id)
     if codes is None:
         flash(
-            "Recovery codes are shown only once. If you lost yours, generate new ones.",
+            _("Recovery codes are shown only once. If you lost yours, generate new ones."),
             "info",
         )
         return redirect(url_for(".security"))
@@ -386,7 +433,7 @@ def new_browser_alerts():
         mail_notice("new_browser_alerts", current_user, user_agent(), client_ip(), enabled=enabled)
         db.session.commit()
     if form.new_browser_alerts.data:
-        flash("We will email you when a new browser signs in.", "success")
+        flash(_("We will email you when a new browser signs in."), "success")
     else:
-        flash("We will not email you when a new browser signs in.", "success")
+        flash(_("We will not email you when a new browser signs in."), "success")
     return redirect(url_for(".security"))

@@ -25,7 +25,8 @@ from webapp.domain.administration import (
     AdminError,
     canonical_role_name,
 )
-from webapp.forms_common import Form
+from webapp.forms_common import Form, at_most
+from webapp.i18n import _l
 
 
 class SearchForm(Form):
@@ -35,11 +36,11 @@ class SearchForm(Form):
         csrf = False
 
     q = StringField(
-        "Search",
-        validators=[Length(max=SEARCH_MAX, message=f"Use at most {SEARCH_MAX} characters.")],
-        render_kw={"type": "search", "placeholder": "Username or email"},
+        _l("Search"),
+        validators=[Length(max=SEARCH_MAX, message=at_most(SEARCH_MAX))],
+        render_kw={"type": "search", "placeholder": _l("Username or email")},
     )
-    unconfirmed = BooleanField("Only unconfirmed email addresses")
+    unconfirmed = BooleanField(_l("Only unconfirmed email addresses"))
 
 
 class AuditFilterForm(Form):
@@ -49,14 +50,14 @@ class AuditFilterForm(Form):
         csrf = False
 
     user = StringField(
-        "User",
-        validators=[Length(max=50, message="Use at most 50 characters.")],
-        render_kw={"placeholder": "Exact username"},
+        _l("User"),
+        validators=[Length(max=50, message=at_most(50))],
+        render_kw={"placeholder": _l("Exact username")},
     )
     action = SelectField(
-        "Action",
+        _l("Action"),
         choices=[
-            SelectChoice("", "All actions"),
+            SelectChoice("", _l("All actions")),
             *(SelectChoice(value, label) for value, label in KNOWN_ACTIONS.items()),
         ],
         default="",
@@ -70,11 +71,11 @@ class ActionForm(Form):
 
 class UserRoleForm(Form):
     role = SelectField(
-        "Role",
+        _l("Role"),
         coerce=int,
-        validators=[InputRequired(message="Choose a role.")],
+        validators=[InputRequired(message=_l("Choose a role."))],
     )
-    submit = SubmitField("Save role")
+    submit = SubmitField(_l("Save role"))
 
     def __init__(self, *args, choices: list[tuple[int, str]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -89,21 +90,21 @@ class RoleForm(Form):
     """Create or edit a role."""
 
     name = StringField(
-        "Name",
+        _l("Name"),
         validators=[
-            DataRequired(message="Enter a name."),
-            Length(max=64, message="Use at most 32 characters."),
+            DataRequired(message=_l("Enter a name.")),
+            Length(max=64, message=at_most(32)),
         ],
         render_kw={"autocomplete": "off", "maxlength": 32},
     )
     description = StringField(
-        "Description",
-        validators=[Optional(), Length(max=255, message="Use at most 255 characters.")],
+        _l("Description"),
+        validators=[Optional(), Length(max=255, message=at_most(255))],
         filters=[lambda value: value.strip() if isinstance(value, str) else value],
         render_kw={"maxlength": 255},
     )
-    mfa_required = BooleanField("Require two-factor authentication")
-    submit = SubmitField("Save")
+    mfa_required = BooleanField(_l("Require two-factor authentication"))
+    submit = SubmitField(_l("Save"))
 
     canonical: str = ""
 
@@ -115,4 +116,4 @@ class RoleForm(Form):
 
 
 class CreateRoleForm(RoleForm):
-    submit = SubmitField("Create role")
+    submit = SubmitField(_l("Create role"))

@@ -24,7 +24,7 @@ from webapp.domain.notices import mail_notice
 from webapp.domain.two_factor import device_passed
 from webapp.domain.users import is_last_active_admin
 from webapp.extensions import db, login_manager
-from webapp.i18n import _, ngettext
+from webapp.i18n import _, _l, ngettext
 from webapp.logs import quoted
 from webapp.mail import delivery_counts
 from webapp.models import Role, User
@@ -33,7 +33,7 @@ from webapp.security.login import fresh_login_required, rekey_this_device
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 logger = logging.getLogger("webapp.admin")
 
-DEVICE_NEEDS_SECOND_FACTOR = (
+DEVICE_NEEDS_SECOND_FACTOR = _l(
     "Admin pages need this browser to have passed two-factor authentication. "
     "Log out, then log in again with your authentication code."
 )
@@ -65,7 +65,7 @@ def require_admin():
         logger.warning(
             "admin access without a second factor user=%s", quoted(current_user.username)
         )
-        flash(DEVICE_NEEDS_SECOND_FACTOR, "error")
+        flash(str(DEVICE_NEEDS_SECOND_FACTOR), "error")
         return redirect(url_for("account.security"))
     return None
 
@@ -141,21 +141,34 @@ def user_action(user_id: uuid.UUID):
             if not form.validate_on_submit():
                 return _render_user(user, role_form=form, status=400)
             changed = administration.change_role(user, form.role.data)
-            message = f"{user.username} is now {user.role.name}." if changed else "No change."
+            if changed:
+                message = _("%(name)s is now %(role)s.", name=user.username, role=user.role.name)
+            else:
+                message = _("No change.")
         elif action in {"deactivate", "activate"}:
             _require_valid(ActionForm())
             count = administration.set_active(user, action == "activate")
             if action == "activate":
-                message = f"{user.username} is active again."
+                message = _("%(name)s is active again.", name=user.username)
             else:
-                message = f"{user.username} is deactivated and signed out of {_devices(count)}."
+                message = ngettext(
+                    "%(name)s is deactivated and signed out of %(num)d device.",
+                    "%(name)s is deactivated and signed out of %(num)d devices.",
+                    count,
+                    name=user.username,
+                )
         elif action == "signout":
             _require_valid(ActionForm())
             keep = current_user.current_device.id if is_self else None
             count = administration.sign_out_devices(user, keep_id=keep)
             if is_self:
                 rekey_this_device()
-            message = f"Signed {user.username} out of {_devices(count)}."
+            message = ngettext(
+                "Signed %(name)s out of %(num)d device.",
+                "Signed %(name)s out of %(num)d devices.",
+                count,
+                name=user.username,
+            )
         elif action == "reset_two_factor":
             _require_valid(ActionForm())
             reset = administration.reset_two_factor(user, by=current_user)
@@ -165,14 +178,14 @@ def user_action(user_id: uuid.UUID):
                 "the recovery codes and %(passkeys)s are removed; signed out of %(devices)s.",
                 username=user.username,
                 passkeys=ngettext("%(num)d passkey", "%(num)d passkeys", reset.passkeys),
-                devices=_devices(reset.devices),
+                devices=ngettext("%(num)d device", "%(num)d devices", reset.devices),
             )
         elif action == "revoke":
             form = RevokeDeviceForm()
             _require_valid(form)
             if not administration.revoke_user_device(user, form.device_id.data):
                 abort(404)
-            message = f"That device of {user.username} is signed out."
+            message = _("That device of %(name)s is signed out.", name=user.username)
         else:
             abort(400)
     except AdminError as exc:
@@ -192,10 +205,6 @@ def user_action(user_id: uuid.UUID):
 def _require_valid(form) -> None:
     if not form.validate_on_submit():
         abort(400)
-
-
-def _devices(count: int) -> str:
-    return f"{count} device{'s' if count != 1 else ''}"
 
 
 # --- roles ------------------------------------------------------------------
@@ -229,7 +238,7 @@ def create_role():
             form.name.errors.append(str(exc))
         else:
             db.session.commit()
-            flash(f"Role {role.name} created.", "success")
+            flash(_("Role %(name)s created.", name=role.name), "success")
             return redirect(url_for(".roles"))
     return _render_roles(form, status=400)
 
@@ -270,7 +279,7 @@ def role_action(role_id: int):
             flash(str(exc), "error")
             return redirect(url_for(".role_detail", role_id=role_id))
         db.session.commit()
-        flash(f"Role {name} deleted.", "success")
+        flash(_("Role %(name)s deleted.", name=name), "success")
         return redirect(url_for(".roles"))
 
     form = RoleForm()
@@ -284,7 +293,7 @@ def role_action(role_id: int):
             form.name.errors.append(str(exc))
         else:
             db.session.commit()
-            flash(f"Role {role.name} saved.", "success")
+            flash(_("Role %(name)s saved.", name=role.name), "success")
             return redirect(url_for(".role_detail", role_id=role_id))
     return _render_role(_role_or_404(role_id), form=form, status=400)
 

@@ -23,10 +23,11 @@ from webapp.domain.addresses import (
     send_confirmation,
 )
 from webapp.extensions import db, limiter
+from webapp.i18n import _, _l
 from webapp.models import RevokeReason
 from webapp.security.login import sign_out
 
-CONFIRMED = "Your email address is confirmed."
+CONFIRMED = _l("Your email address is confirmed.")
 
 
 NO_REFERRER_ENDPOINTS.update({"auth.verify_email", "auth.cancel_email_change"})
@@ -59,7 +60,7 @@ def verify_email(token: str):
         db.session.rollback()
         return _invalid_link()
     db.session.commit()
-    flash(CONFIRMED, "success")
+    flash(str(CONFIRMED), "success")
     if current_user.is_authenticated:
         return redirect(url_for("account.overview"))
     return redirect(url_for(".login"))
@@ -77,19 +78,28 @@ def send_confirmation_view():
     user = current_user._get_current_object() if signed_in else unconfirmed_user()
     back = url_for("account.overview") if signed_in else url_for(".login")
     if user is None:
-        flash("Log in again to send a confirmation email.", "info")
+        flash(_("Log in again to send a confirmation email."), "info")
     elif user.email_confirmed:
-        flash("Your email address is already confirmed.", "info")
+        flash(_("Your email address is already confirmed."), "info")
     elif send_confirmation(user):
         db.session.commit()
-        then = "" if signed_in else " Follow it, then log in."
-        flash(
-            f"We sent a confirmation link to {user.email}. It works for 48 hours.{then}", "success"
-        )
+        if signed_in:
+            sent = _(
+                "We sent a confirmation link to %(email)s. It works for 48 hours.", email=user.email
+            )
+        else:
+            sent = _(
+                "We sent a confirmation link to %(email)s. It works for 48 hours. "
+                "Follow it, then log in.",
+                email=user.email,
+            )
+        flash(sent, "success")
     else:
         flash(
-            "We sent you a confirmation link less than 2 minutes ago. Check your inbox "
-            "(and spam folder), or try again in a moment.",
+            _(
+                "We sent you a confirmation link less than 2 minutes ago. Check your inbox "
+                "(and spam folder), or try again in a moment."
+            ),
             "error",
         )
     return redirect(back)
@@ -112,16 +122,22 @@ def cancel_email_change(token: str):
     db.session.commit()
     if outcome.restore_failed:
         flash(
-            "The change is cancelled and every device is signed out, but your old address "
-            f"{outcome.email} could not be restored: another account uses it now. "
-            "Reset your password with the address your account has.",
+            _(
+                "The change is cancelled and every device is signed out, but your old address "
+                "%(email)s could not be restored: another account uses it now. "
+                "Reset your password with the address your account has.",
+                email=outcome.email,
+            ),
             "error",
         )
     else:
         flash(
-            f"The change is cancelled: your account's email address is {outcome.email}, and "
-            "every device signed in to it is signed out. Whoever asked for the change may "
-            "know your password: choose a new one now.",
+            _(
+                "The change is cancelled: your account's email address is %(email)s, and "
+                "every device signed in to it is signed out. Whoever asked for the change may "
+                "know your password: choose a new one now.",
+                email=outcome.email,
+            ),
             "success",
         )
     return redirect(url_for(".request_reset"))

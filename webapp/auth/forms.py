@@ -5,7 +5,8 @@ from __future__ import annotations
 from wtforms import BooleanField, HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from webapp.forms_common import Form, code_field, email_field, password_field
+from webapp.forms_common import Form, at_most, code_field, email_field, password_field
+from webapp.i18n import DEFAULT_ZONE, _, _l, valid_zone
 from webapp.models import User
 from webapp.security.identity import (
     EMAIL_MAX,
@@ -18,17 +19,23 @@ from webapp.security.passwords import password_problems
 
 class SignupForm(Form):
     username = StringField(
-        "Username",
+        _l("Username"),
         validators=[
-            DataRequired(message="Choose a username."),
-            Length(max=USERNAME_MAX, message=f"Use at most {USERNAME_MAX} characters."),
+            DataRequired(message=_l("Choose a username.")),
+            Length(max=USERNAME_MAX, message=at_most(USERNAME_MAX)),
         ],
         render_kw={"autocomplete": "username"},
     )
     email = email_field()
-    password = password_field("Password", autocomplete="new-password")
-    confirm_password = password_field("Confirm password", autocomplete="new-password")
-    submit = SubmitField("Sign up")
+    password = password_field(_l("Password"), autocomplete="new-password")
+    confirm_password = password_field(_l("Confirm password"), autocomplete="new-password")
+    # The browser's IANA zone, filled in by static/js/app.js; UTC without script.
+    time_zone = HiddenField(default=DEFAULT_ZONE)
+    submit = SubmitField(_l("Sign up"))
+
+    def reported_zone(self) -> str:
+        """Return the zone the browser reported, or UTC for none or one we do not offer."""
+        return valid_zone(self.time_zone.data) or DEFAULT_ZONE
 
     def validate_username(self, field: StringField) -> None:
         try:
@@ -47,42 +54,42 @@ class SignupForm(Form):
 
     def validate_confirm_password(self, field) -> None:
         if field.data != self.password.data:
-            raise ValidationError("The two passwords do not match.")
+            raise ValidationError(_("The two passwords do not match."))
 
 
 class LoginForm(Form):
     identifier = StringField(
-        "Username or email",
+        _l("Username or email"),
         validators=[
-            DataRequired(message="Enter your username or email."),
-            Length(max=EMAIL_MAX, message="That is too long for a username or email."),
+            DataRequired(message=_l("Enter your username or email.")),
+            Length(max=EMAIL_MAX, message=_l("That is too long for a username or email.")),
         ],
         render_kw={"autocomplete": "username"},
     )
-    password = password_field("Password")
-    remember = BooleanField("Remember this device")
+    password = password_field(_l("Password"))
+    remember = BooleanField(_l("Remember this device"))
     next = HiddenField()
-    submit = SubmitField("Log in")
+    submit = SubmitField(_l("Log in"))
 
 
 class VerifyForm(Form):
     """The second step of a login: an authenticator code or a recovery code."""
 
     code = code_field(
-        "Enter the code from your authenticator app.", spellcheck="false", autocapitalize="off"
+        _l("Enter the code from your authenticator app."), spellcheck="false", autocapitalize="off"
     )
-    submit = SubmitField("Verify")
+    submit = SubmitField(_l("Verify"))
 
 
 class ResetRequestForm(Form):
     email = email_field()
-    submit = SubmitField("Send reset link")
+    submit = SubmitField(_l("Send reset link"))
 
 
 class ResetPasswordForm(Form):
-    new_password = password_field("New password", autocomplete="new-password")
-    confirm_new_password = password_field("Confirm new password", autocomplete="new-password")
-    submit = SubmitField("Set password")
+    new_password = password_field(_l("New password"), autocomplete="new-password")
+    confirm_new_password = password_field(_l("Confirm new password"), autocomplete="new-password")
+    submit = SubmitField(_l("Set password"))
 
     def __init__(self, account: User, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -97,13 +104,13 @@ class ResetPasswordForm(Form):
 
     def validate_confirm_new_password(self, field) -> None:
         if field.data != self.new_password.data:
-            raise ValidationError("The two passwords do not match.")
+            raise ValidationError(_("The two passwords do not match."))
 
 
 class NotMeForm(Form):
     """The "This wasn't me" page: one button."""
 
-    submit = SubmitField("Sign out that device")
+    submit = SubmitField(_l("Sign out that device"))
 
 
 class PasskeyLoginForm(Form):
@@ -113,11 +120,11 @@ class PasskeyLoginForm(Form):
     credential = HiddenField()
     remember = HiddenField()
     next = HiddenField()
-    submit = SubmitField("Log in with a passkey")
+    submit = SubmitField(_l("Log in with a passkey"))
 
 
 class PasskeyVerifyForm(Form):
     """ "Use a passkey" at the second step of a login: the browser's answer."""
 
     credential = HiddenField()
-    use_passkey = SubmitField("Use a passkey")
+    use_passkey = SubmitField(_l("Use a passkey"))

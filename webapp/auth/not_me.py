@@ -15,6 +15,7 @@ from webapp.auth.forms import NotMeForm
 from webapp.auth.routes import NO_REFERRER_ENDPOINTS, bp
 from webapp.domain.new_browser import alerted_sign_in, sign_out_alerted_device
 from webapp.extensions import db
+from webapp.i18n import _
 
 # The link's token stays out of the Referer header of anything the page links to.
 NO_REFERRER_ENDPOINTS.add("auth.not_me")
@@ -35,7 +36,7 @@ def not_me(token: str):
             return render_template("auth/not_me_invalid.html"), 400
         owner = found.event.user_id
         db.session.commit()
-        flash("That device is signed out. Now choose a new password.", "success")
+        flash(_("That device is signed out. Now choose a new password."), "success")
         if current_user.is_authenticated and current_user.id == owner:
             return redirect(url_for("account.change_password"))
         return redirect(url_for("auth.request_reset"))

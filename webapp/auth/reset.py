@@ -18,6 +18,7 @@ from webapp.domain.audit import record
 from webapp.domain.credentials import request_password_reset, reset_password
 from webapp.domain.notices import mail_notice
 from webapp.extensions import db
+from webapp.i18n import _
 from webapp.models import RevokeReason
 from webapp.security.client import client_ip, user_agent
 from webapp.security.login import sign_out
@@ -66,7 +67,7 @@ def reset_password_view(token: str):
             sign_out(RevokeReason.RESET)
         mail_notice("password_changed", user, user_agent(), client_ip())
         db.session.commit()
-        flash("Your password is set. Log in with your new password.", "success")
+        flash(_("Your password is set. Log in with your new password."), "success")
         return redirect(url_for(".login"))
     return render_template("auth/reset_password.html", form=form, token=token)
 

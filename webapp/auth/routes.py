@@ -41,6 +41,7 @@ from webapp.domain.two_factor import verify_second_factor
 from webapp.domain.users import DuplicateAccount, create_user, find_user, username_taken
 from webapp.extensions import db, limiter
 from webapp.forms_common import Form
+from webapp.i18n import LANGUAGE_COOKIE_DAYS, _, _l, language, languages
 from webapp.logs import quoted
 from webapp.models import User
 from webapp.security import two_factor as mfa
@@ -52,7 +53,7 @@ from webapp.security.throttle import LOGIN_SCOPE, SECOND_STEP_SCOPE, SIGNUP_SCOP
 bp = Blueprint("auth", __name__)
 logger = logging.getLogger("webapp.auth")
 
-LOGIN_FAILED = "Invalid username/email or password."
+LOGIN_FAILED = _l("Invalid username/email or password.")
 # After a correct password for an unconfirmed address (mandatory mode), the
 # session remembers the account for this long, so its page can send a link.
 UNCONFIRMED_KEY = "unconfirmed_user"
@@ -71,10 +72,10 @@ def no_referrer(response):
     return response
 
 
-WRONG_CODE = "That code is not right."
+WRONG_CODE = _l("That code is not right.")
 METHOD_PASSKEY_SECOND = "password+passkey"
-STEP_EXPIRED = "Your sign-in took too long. Log in again."
-TOO_MANY_CODES = "Too many wrong codes. Log in again."
+STEP_EXPIRED = _l("Your sign-in took too long. Log in again.")
+TOO_MANY_CODES = _l("Too many wrong codes. Log in again.")
 
 
 def limit_posts(limit: Callable[[], str], scope: str | None = None) -> Callable:
@@ -144,33 +145,61 @@ def signup():
         if verification_mandatory():
             if not username_taken(form.username.canonical):
                 sign_up_quietly(
-                    form.username.canonical, form.email.canonical, form.password.data, client_ip()
+                    form.username.canonical,
+                    form.email.canonical,
+                    form.password.data,
+                    client_ip(),
+                    language=language(),
+                    time_zone=form.reported_zone(),
                 )
                 return render_template("auth/signup_sent.html")
-            form.username.errors.append("That username is taken.")
+            form.username.errors.append(_("That username is taken."))
         else:
             try:
                 user = create_user(
-                    form.username.canonical, form.email.canonical, form.password.data
+                    form.username.canonical,
+                    form.email.canonical,
+                    form.password.data,
+                    language=language(),
+                    time_zone=form.reported_zone(),
                 )
             except DuplicateAccount as exc:
                 db.session.rollback()
                 if exc.field == "username":
-                    form.username.errors.append("That username is taken.")
+                    form.username.errors.append(_("That username is taken."))
                 else:
-                    form.email.errors.append("An account with this email already exists.")
+                    form.email.errors.append(_("An account with this email already exists."))
             else:
                 record("signup", actor=user, target_user=user)
                 send_confirmation(user, signup=True)
                 sign_in(user, remember=False)
                 db.session.commit()
                 flash(
-                    "Welcome! Your account is ready. "
-                    "We sent you a link to confirm your email address.",
+                    _(
+                        "Welcome! Your account is ready. "
+                        "We sent you a link to confirm your email address."
+                    ),
                     "success",
                 )
                 return redirect(url_for("account.overview"))
     return render_template("auth/signup.html", form=form)
+
+
+@bp.route("/language/<code>")
+def choose_language(code: str):
+    """Remember a visitor's language in a cookie (the footer's links), and go back."""
+    if code not in languages():
+        abort(404)
+    back = redirect(safe_next(request.args.get("next")) or url_for("auth.index"))
+    back.set_cookie(
+        current_app.config["LANGUAGE_COOKIE_NAME"],
+        code,
+        max_age=LANGUAGE_COOKIE_DAYS * 86400,
+        secure=current_app.config["COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+    )
+    return back
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -273,7 +302,7 @@ def verify():
         return redirect(url_for("account.overview"))
     pending = mfa.pending_step()
     if pending is None:
-        flash(STEP_EXPIRED, "info")
+        flash(str(STEP_EXPIRED), "info")
         return redirect(url_for(".login"))
     if request.method == "POST" and "credential" in request.form:
         return _verify_with_passkey(pending)
@@ -296,7 +325,7 @@ def verify():
             db.session.commit()  # the failure's audit row (and the notice)
             if mfa.count_pending_failure() >= current_app.config["MFA_MAX_ATTEMPTS"]:
                 mfa.end_pending_step()
-                flash(TOO_MANY_CODES, "error")
+                flash(str(TOO_MANY_CODES), "error")
                 return redirect(url_for(".login"))
             form.code.errors.append(WRONG_CODE)
         else:
@@ -348,7 +377,7 @@ def _verify_with_passkey(pending: mfa.PendingStep):
         db.session.commit()  # the challenge is used up, the failure audited
         if mfa.count_pending_failure() >= current_app.config["MFA_MAX_ATTEMPTS"]:
             mfa.end_pending_step()
-            flash(TOO_MANY_CODES, "error")
+            flash(str(TOO_MANY_CODES), "error")
             return redirect(url_for(".login"))
         return _verify_page(VerifyForm(formdata=None), pending, exc.message), 400
     sign_in(
@@ -375,5 +404,5 @@ def logout():
         record("logout")
         sign_out()
         db.session.commit()
-        flash("You are logged out.", "info")
+        flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))

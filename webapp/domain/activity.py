@@ -14,10 +14,10 @@ from typing import Any
 from flask import current_app, g, has_request_context
 from sqlalchemy import delete, select
 
-from webapp.domain.device_list import describe_user_agent
+from webapp.domain.device_list import stored_browser, translate_browser
 from webapp.domain.pages import Page, newest_first_page
 from webapp.extensions import db
-from webapp.i18n import _
+from webapp.i18n import _, _l, ngettext
 from webapp.models import SecurityEvent, User, utc_now
 from webapp.security.location import describe as describe_location
 from webapp.security.location import locate
@@ -25,49 +25,49 @@ from webapp.templating import format_datetime
 
 # Every code that belongs on its user's activity page, in plain words.
 EVENTS: dict[str, str] = {
-    "signup": "Account created",
-    "login": "Signed in",
-    "login_failed": "Failed sign-in: wrong password",
-    "logout": "Signed out",
-    "password_changed": "Password changed",
-    "password_reset_requested": "Password reset link requested",
-    "password_reset": "Password reset with an emailed link",
-    "device_revoked": "A device was signed out",
-    "token_theft_suspected": (
+    "signup": _l("Account created"),
+    "login": _l("Signed in"),
+    "login_failed": _l("Failed sign-in: wrong password"),
+    "logout": _l("Signed out"),
+    "password_changed": _l("Password changed"),
+    "password_reset_requested": _l("Password reset link requested"),
+    "password_reset": _l("Password reset with an emailed link"),
+    "device_revoked": _l("A device was signed out"),
+    "token_theft_suspected": _l(
         "A device was signed out: its sign-in token was used again from elsewhere"
     ),
-    "role_changed": "Role changed by an administrator",
-    "user_deactivated": "Account deactivated by an administrator",
-    "user_activated": "Account reactivated by an administrator",
-    "devices_signed_out": "Every device signed out by an administrator",
-    "email_confirmation_sent": "Confirmation email sent",
-    "email_confirmed": "Email address confirmed",
-    "email_change_requested": "Email address change requested",
-    "email_changed": "Email address changed",
-    "email_change_cancelled": "Email address change cancelled",
-    "signup_existing_email": "Someone tried to sign up with your email address",
-    "totp_enabled": "Authenticator app turned on",
-    "totp_disabled": "Authenticator app turned off",
-    "recovery_codes_generated": "New recovery codes generated",
-    "recovery_code_used": "Recovery code used",
-    "mfa_failed": "Failed sign-in: wrong two-factor code",
-    "mfa_reset": "Two-factor authentication reset by an administrator",
-    "passkey_added": "Passkey added",
-    "passkey_removed": "Passkey removed",
-    "new_browser_login": "Signed in from a new browser",
-    "device_revoked_not_me": "A device was signed out from the “This wasn't me” link",
-    "new_browser_alerts_on": "New-sign-in emails turned on",
-    "new_browser_alerts_off": "New-sign-in emails turned off",
+    "role_changed": _l("Role changed by an administrator"),
+    "user_deactivated": _l("Account deactivated by an administrator"),
+    "user_activated": _l("Account reactivated by an administrator"),
+    "devices_signed_out": _l("Every device signed out by an administrator"),
+    "email_confirmation_sent": _l("Confirmation email sent"),
+    "email_confirmed": _l("Email address confirmed"),
+    "email_change_requested": _l("Email address change requested"),
+    "email_changed": _l("Email address changed"),
+    "email_change_cancelled": _l("Email address change cancelled"),
+    "signup_existing_email": _l("Someone tried to sign up with your email address"),
+    "totp_enabled": _l("Authenticator app turned on"),
+    "totp_disabled": _l("Authenticator app turned off"),
+    "recovery_codes_generated": _l("New recovery codes generated"),
+    "recovery_code_used": _l("Recovery code used"),
+    "mfa_failed": _l("Failed sign-in: wrong two-factor code"),
+    "mfa_reset": _l("Two-factor authentication reset by an administrator"),
+    "passkey_added": _l("Passkey added"),
+    "passkey_removed": _l("Passkey removed"),
+    "new_browser_login": _l("Signed in from a new browser"),
+    "device_revoked_not_me": _l("A device was signed out from the “This wasn't me” link"),
+    "new_browser_alerts_on": _l("New-sign-in emails turned on"),
+    "new_browser_alerts_off": _l("New-sign-in emails turned off"),
 }
 
 NEW_BROWSER_LOGIN = "new_browser_login"
 
 # How a sign-in was made, from the `method` detail of `login`.
 SIGN_IN_METHODS: dict[str, str] = {
-    "password": "Signed in with a password",
-    "passkey": "Signed in with a passkey",
-    "totp": "Signed in with a password and an authenticator app",
-    "recovery_code": "Signed in with a password and a recovery code",
+    "password": _l("Signed in with a password"),
+    "passkey": _l("Signed in with a passkey"),
+    "totp": _l("Signed in with a password and an authenticator app"),
+    "recovery_code": _l("Signed in with a password and a recovery code"),
 }
 
 BROWSER_MAX = 100
@@ -91,7 +91,7 @@ def add_event(
         event=code,
         device_id=device_id,
         ip_address=ip,
-        browser=describe_user_agent(user_agent)[:BROWSER_MAX] if user_agent else None,
+        browser=stored_browser(user_agent)[:BROWSER_MAX] if user_agent else None,
         country=where.country if where else None,
         city=where.city if where else None,
         details=details or None,
@@ -110,10 +110,6 @@ def events_of_this_request() -> list[SecurityEvent]:
     return list(g.get("security_events", [])) if has_request_context() else []
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def describe_event(code: str, details: dict[str, Any] | None) -> str:
     """Say what happened, in plain words, from the event code and its details."""
     details = details if isinstance(details, dict) else {}
@@ -124,25 +120,31 @@ def describe_event(code: str, details: dict[str, Any] | None) -> str:
         return _("Signed in with the app “%(name)s”", name=app)
     if code == "login":
         method = details.get("method")
-        return (
+        return str(
             SIGN_IN_METHODS.get(method, EVENTS["login"])
             if isinstance(method, str)
             else (EVENTS["login"])
         )
     if code == "device_revoked":
         if details.get("by_admin"):
-            return "A device was signed out by an administrator"
+            return _("A device was signed out by an administrator")
         others = details.get("others")
         if isinstance(others, int):
-            return f"Signed out {_plural(others, 'other device')}"
-        return "A device was signed out from the device page"
+            return ngettext(
+                "Signed out %(num)d other device", "Signed out %(num)d other devices", others
+            )
+        return _("A device was signed out from the device page")
     if code == "role_changed" and isinstance(details.get("to"), str):
-        return f"Role changed by an administrator to {details['to']}"
+        return _("Role changed by an administrator to %(role)s", role=details["to"])
     if code == "devices_signed_out" and isinstance(details.get("devices"), int):
-        return f"{EVENTS[code]} ({_plural(details['devices'], 'device')})"
+        return ngettext(
+            "Every device signed out by an administrator (%(num)d device)",
+            "Every device signed out by an administrator (%(num)d devices)",
+            details["devices"],
+        )
     if code in {"passkey_added", "passkey_removed"} and isinstance(details.get("name"), str):
-        return f"{EVENTS[code]}: {details['name'][:60]}"
-    return EVENTS.get(code, "Other account activity")
+        return _("%(event)s: %(name)s", event=EVENTS[code], name=details["name"][:60])
+    return str(EVENTS.get(code, _("Other account activity")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +165,7 @@ def _row(event: SecurityEvent, current_device_id: int | None) -> EventRow:
         id=event.id,
         when=format_datetime(event.created_at),
         what=describe_event(event.event, event.details),
-        browser=event.browser or "—",
+        browser=translate_browser(event.browser) if event.browser else "—",
         ip_address=event.ip_address or "—",
         location=describe_location(event.country, event.city) if event.ip_address else "—",
         current=current_device_id is not None and event.device_id == current_device_id,

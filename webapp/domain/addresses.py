@@ -30,7 +30,7 @@ from webapp.domain.notices import public_url
 from webapp.domain.recovery import Recovery, take_account_back
 from webapp.domain.users import DuplicateAccount, create_user
 from webapp.extensions import db
-from webapp.i18n import _l
+from webapp.i18n import _, _l
 from webapp.mail import run_in_background, send_after_commit
 from webapp.mail import send as send_mail
 from webapp.models import EmailPurpose, RefreshToken, RevokeReason, User, utc_now
@@ -87,12 +87,15 @@ def mask(address: str) -> str:
     return f"{local[:1]}***@{host[:1]}***{dot}{tld}"
 
 
-def _mail(to: str, subject: str, template: str, context: dict[str, Any]) -> None:
-    send_mail(to, subject, template, **context)
+def _mail(
+    to: str, subject: str, template: str, reader: tuple[str, str], context: dict[str, Any]
+) -> None:
+    send_mail(to, subject, template, language=reader[0], time_zone=reader[1], **context)
 
 
-def _queue_mail(to: str, subject: str, template: str, **context: Any) -> None:
-    send_after_commit(_mail, to, subject, template, context)
+def _queue_mail(to: str, reader: User, subject: str, template: str, **context: Any) -> None:
+    """Queue a mail to `to`, written in the language and time zone of `reader` (its account)."""
+    send_after_commit(_mail, to, subject, template, (reader.language, reader.time_zone), context)
 
 
 # --- confirmation ------------------------------------------------------------
@@ -117,7 +120,8 @@ def send_confirmation(user: User, *, signup: bool = False) -> bool:
     record("email_confirmation_sent", actor=user, target_user=user)
     _queue_mail(
         user.email,
-        "Confirm your email address for Keystone",
+        user,
+        _l("Confirm your email address for Keystone"),
         "verify_email",
         username=user.username,
         link=public_url("auth.verify_email", token=token),
@@ -182,7 +186,7 @@ def request_change(user: User, new_email: str, user_agent: str | None, ip: str |
     page's "pending" line read the same, and the holder hears nothing.
     """
     if new_email == user.email:
-        raise ChangeRefused("That is already your email address.")
+        raise ChangeRefused(_("That is already your email address."))
     # Per account, never per address: another account's request to this
     # address must not delay its owner, nor say whether it is registered.
     if not throttle.allow_mail("change", str(user.id), CHANGE_LIMIT):
@@ -195,7 +199,8 @@ def request_change(user: User, new_email: str, user_agent: str | None, ip: str |
     if not taken:
         _queue_mail(
             new_email,
-            "Confirm your new email address for Keystone",
+            user,
+            _l("Confirm your new email address for Keystone"),
             "email_change_confirm",
             username=user.username,
             link=public_url("auth.verify_email", token=token),
@@ -203,7 +208,8 @@ def request_change(user: User, new_email: str, user_agent: str | None, ip: str |
         )
     _queue_mail(
         user.email,
-        "Your Keystone email address is about to change",
+        user,
+        _l("Your Keystone email address is about to change"),
         "email_change_requested",
         username=user.username,
         new_email=mask(new_email),
@@ -236,7 +242,8 @@ def _switch(user: User, new_email: str) -> None:
     )
     _queue_mail(
         old_email,
-        "Your Keystone email address was changed",
+        user,
+        _l("Your Keystone email address was changed"),
         "email_changed",
         username=user.username,
         new_email=mask(new_email),
@@ -306,7 +313,15 @@ def cancel_change(token: str) -> Cancelled | None:
 # --- signup that tells nobody who is registered (mandatory mode) ------------------
 
 
-def sign_up_quietly(username: str, email: str, password: str, ip: str | None) -> None:
+def sign_up_quietly(
+    username: str,
+    email: str,
+    password: str,
+    ip: str | None,
+    *,
+    language: str = "en",
+    time_zone: str = "UTC",
+) -> None:
     """Hash the password, then create the account, or warn the address's owner, off the request.
 
     The request does the same work whatever the address (a bcrypt hash and
@@ -314,12 +329,29 @@ def sign_up_quietly(username: str, email: str, password: str, ip: str | None) ->
     address has an account. The caller has checked the username, which is
     public.
     """
-    run_in_background(_create_or_warn, username, email, passwords.hash_password(password), ip)
+    run_in_background(
+        _create_or_warn,
+        username,
+        email,
+        passwords.hash_password(password),
+        ip,
+        language,
+        time_zone,
+    )
 
 
-def _create_or_warn(username: str, email: str, password_hash: str, ip: str | None) -> None:
+def _create_or_warn(
+    username: str, email: str, password_hash: str, ip: str | None, language: str, time_zone: str
+) -> None:
     try:
-        user = create_user(username, email, None, password_hash=password_hash)
+        user = create_user(
+            username,
+            email,
+            None,
+            password_hash=password_hash,
+            language=language,
+            time_zone=time_zone,
+        )
     except DuplicateAccount as exc:
         db.session.rollback()
         if exc.field == "email":
@@ -346,7 +378,8 @@ def _report_signup_attempt(email: str, ip: str | None) -> None:
         return
     _queue_mail(
         owner.email,
-        "Someone tried to sign up to Keystone with your email address",
+        owner,
+        _l("Someone tried to sign up to Keystone with your email address"),
         "signup_existing_email",
         username=owner.username,
         login_link=public_url("auth.login"),

@@ -21,56 +21,57 @@ from webapp.domain.pages import newest_first_page as _newest_first_page
 from webapp.domain.recovery import Recovery, take_account_back
 from webapp.domain.users import active_admin_ids
 from webapp.extensions import db
+from webapp.i18n import _, _l, ngettext
 from webapp.models import ADMIN_ROLE, AuditEvent, RefreshToken, RevokeReason, Role, User
 from webapp.security import devices
 
 SEARCH_MAX = 255
 ROLE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
-ROLE_NAME_RULE = (
+ROLE_NAME_RULE = _l(
     "Use 2 to 32 characters: lowercase letters a–z, digits, dashes and underscores, "
     "starting with a letter."
 )
 
 # The actions the audit log filter offers, with a readable name for each.
 KNOWN_ACTIONS: dict[str, str] = {
-    "signup": "Signed up",
-    "login": "Logged in",
-    "login_failed": "Login failed",
-    "logout": "Logged out",
-    "password_changed": "Password changed",
-    "password_reset": "Password reset",
-    "account_deleted": "Account deleted",
-    "device_revoked": "Device revoked",
-    "token_theft_suspected": "Token theft suspected",
-    "admin_created": "Admin created (CLI)",
-    "role_changed": "Role changed",
-    "user_deactivated": "User deactivated",
-    "user_activated": "User activated",
-    "devices_signed_out": "All devices signed out by an admin",
-    "role_created": "Role created",
-    "role_renamed": "Role renamed",
-    "role_updated": "Role description changed",
-    "role_deleted": "Role deleted",
-    "admin_access_denied": "Admin page refused",
-    "email_confirmation_sent": "Email confirmation sent",
-    "email_confirmed": "Email confirmed",
-    "email_change_requested": "Email change requested",
-    "email_changed": "Email changed",
-    "email_change_cancelled": "Email change cancelled",
-    "signup_existing_email": "Signup tried with a taken email",
-    "totp_enabled": "Authenticator app turned on",
-    "totp_disabled": "Authenticator app turned off",
-    "recovery_codes_generated": "Recovery codes generated",
-    "recovery_code_used": "Recovery code used",
-    "mfa_failed": "Two-factor code refused",
-    "mfa_reset": "Two-factor reset by an admin",
-    "new_browser_login": "Signed in from a new browser",
-    "device_revoked_not_me": "Device signed out from a new-sign-in alert",
-    "passkey_added": "Passkey added",
-    "passkey_removed": "Passkey removed",
-    "passkey_refused": "Passkey refused",
-    "new_browser_alerts_on": "New-sign-in emails turned on",
-    "new_browser_alerts_off": "New-sign-in emails turned off",
+    "signup": _l("Signed up"),
+    "login": _l("Logged in"),
+    "login_failed": _l("Login failed"),
+    "logout": _l("Logged out"),
+    "password_changed": _l("Password changed"),
+    "password_reset": _l("Password reset"),
+    "account_deleted": _l("Account deleted"),
+    "device_revoked": _l("Device revoked"),
+    "token_theft_suspected": _l("Token theft suspected"),
+    "admin_created": _l("Admin created (CLI)"),
+    "role_changed": _l("Role changed"),
+    "user_deactivated": _l("User deactivated"),
+    "user_activated": _l("User activated"),
+    "devices_signed_out": _l("All devices signed out by an admin"),
+    "role_created": _l("Role created"),
+    "role_renamed": _l("Role renamed"),
+    "role_updated": _l("Role description changed"),
+    "role_deleted": _l("Role deleted"),
+    "admin_access_denied": _l("Admin page refused"),
+    "email_confirmation_sent": _l("Email confirmation sent"),
+    "email_confirmed": _l("Email confirmed"),
+    "email_change_requested": _l("Email change requested"),
+    "email_changed": _l("Email changed"),
+    "email_change_cancelled": _l("Email change cancelled"),
+    "signup_existing_email": _l("Signup tried with a taken email"),
+    "totp_enabled": _l("Authenticator app turned on"),
+    "totp_disabled": _l("Authenticator app turned off"),
+    "recovery_codes_generated": _l("Recovery codes generated"),
+    "recovery_code_used": _l("Recovery code used"),
+    "mfa_failed": _l("Two-factor code refused"),
+    "mfa_reset": _l("Two-factor reset by an admin"),
+    "new_browser_login": _l("Signed in from a new browser"),
+    "device_revoked_not_me": _l("Device signed out from a new-sign-in alert"),
+    "passkey_added": _l("Passkey added"),
+    "passkey_removed": _l("Passkey removed"),
+    "passkey_refused": _l("Passkey refused"),
+    "new_browser_alerts_on": _l("New-sign-in emails turned on"),
+    "new_browser_alerts_off": _l("New-sign-in emails turned off"),
 }
 
 
@@ -146,9 +147,17 @@ def _ensure_other_active_admin(user: User, doing: str) -> None:
 
 
 def _last_admin_message(user: User, doing: str) -> str:
-    return (
-        f"{user.username} is the last active admin and cannot be {doing}. "
-        "Make another user an admin first."
+    """Say why `doing` ("demoted" or "deactivated") is refused, as one whole sentence."""
+    if doing == "demoted":
+        return _(
+            "%(name)s is the last active admin and cannot be demoted. "
+            "Make another user an admin first.",
+            name=user.username,
+        )
+    return _(
+        "%(name)s is the last active admin and cannot be deactivated. "
+        "Make another user an admin first.",
+        name=user.username,
     )
 
 
@@ -169,7 +178,7 @@ def change_role(user: User, role_id: int) -> bool:
     """Give `user` another role; return whether anything changed."""
     role = db.session.get(Role, role_id)
     if role is None:
-        raise AdminError("That role does not exist.")
+        raise AdminError(_("That role does not exist."))
     if role.id == user.role_id:
         return False
     if role.name != ADMIN_ROLE:
@@ -218,7 +227,9 @@ def reset_two_factor(user: User, *, by: User) -> two_factor.Reset:
     An admin manages their own two-factor on their sign-in methods page, not here.
     """
     if user.id == by.id:
-        raise AdminError("Manage your own two-factor authentication on your sign-in methods page.")
+        raise AdminError(
+            _("Manage your own two-factor authentication on your sign-in methods page.")
+        )
     return two_factor.reset_two_factor(user)
 
 
@@ -275,7 +286,7 @@ def _name_taken(name: str, except_id: int | None = None) -> bool:
     return db.session.scalars(stmt).first() is not None
 
 
-DUPLICATE_ROLE = "A role with that name already exists."
+DUPLICATE_ROLE = _l("A role with that name already exists.")
 
 
 def create_role(name: str, description: str | None, *, mfa_required: bool = False) -> Role:
@@ -310,7 +321,7 @@ def update_role(
     old_name = role.name
     if name != old_name:
         if role.is_builtin:
-            raise AdminError(f"The built-in role {old_name} cannot be renamed.")
+            raise AdminError(_("The built-in role %(name)s cannot be renamed.", name=old_name))
         if _name_taken(name, except_id=role.id):
             raise AdminError(DUPLICATE_ROLE)
         try:
@@ -340,11 +351,17 @@ def update_role(
 def delete_role(role: Role) -> None:
     """Delete a role nobody holds; built-in roles stay."""
     if role.is_builtin:
-        raise AdminError(f"The built-in role {role.name} cannot be deleted.")
+        raise AdminError(_("The built-in role %(name)s cannot be deleted.", name=role.name))
     held = role_user_count(role)
     in_use = AdminError(
-        f"The role {role.name} cannot be deleted while users hold it ({held}). "
-        "Give them another role first."
+        ngettext(
+            "The role %(name)s cannot be deleted while users hold it (%(num)d). "
+            "Give them another role first.",
+            "The role %(name)s cannot be deleted while users hold it (%(num)d). "
+            "Give them another role first.",
+            held,
+            name=role.name,
+        )
     )
     if held:
         raise in_use

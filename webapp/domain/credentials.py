@@ -15,6 +15,7 @@ from webapp.domain.notices import public_url
 from webapp.domain.recovery import Recovery, take_account_back
 from webapp.domain.users import find_user
 from webapp.extensions import db
+from webapp.i18n import _l
 from webapp.mail import run_in_background
 from webapp.mail import send as send_mail
 from webapp.models import RevokeReason, User, utc_now
@@ -133,8 +134,10 @@ def send_reset_link(email: str, ip: str | None) -> None:
     record("password_reset_requested", target_user=user, ip=ip, details={"ip": ip})
     send_mail(
         user.email,
-        "Reset your Keystone password",
+        _l("Reset your Keystone password"),
         "reset_password",
+        language=user.language,
+        time_zone=user.time_zone,
         username=user.username,
         link=link,
         minutes=current_app.config["RESET_TOKEN_MAX_AGE"] // 60,

@@ -9,7 +9,7 @@ from sqlalchemy import and_, bindparam, or_, select
 from ua_parser import parse
 
 from webapp.extensions import db, read_connection
-from webapp.i18n import _
+from webapp.i18n import N_, _, language
 from webapp.models import DeviceKind, RefreshToken, RevokeReason, User, utc_now
 from webapp.security import devices
 from webapp.security.location import describe as describe_location
@@ -39,19 +39,42 @@ class DeviceRow(NamedTuple):
     app: bool  # an app signed in through the token API; `label` is its name
 
 
-@functools.lru_cache(maxsize=1024)
+UNKNOWN_BROWSER = N_("Unknown browser")
+
+
 def describe_user_agent(user_agent: str | None) -> str:
-    """Return "Browser on OS" from a user agent, or "Unknown browser"."""
+    """Return "Browser on OS" from a user agent, or "Unknown browser", in the reader's language."""
+    return translate_browser(stored_browser(user_agent))
+
+
+@functools.lru_cache(maxsize=1024)
+def stored_browser(user_agent: str | None) -> str:
+    """Return the browser's description in English, as events store it."""
     if not user_agent:
-        return "Unknown browser"
+        return UNKNOWN_BROWSER
     result = parse(user_agent)
     browser = result.user_agent.family if result.user_agent else None
     system = result.os.family if result.os else None
     if not browser or browser == "Other":
-        return "Unknown browser"
+        return UNKNOWN_BROWSER
     if not system or system == "Other":
         return browser
     return f"{browser} on {system}"
+
+
+def translate_browser(stored: str) -> str:
+    """Return a stored (English) description in the reader's language: "Chrome unter Linux"."""
+    return _translated_browser(stored, language())
+
+
+@functools.lru_cache(maxsize=1024)
+def _translated_browser(stored: str, language_code: str) -> str:
+    if stored == UNKNOWN_BROWSER:
+        return _(UNKNOWN_BROWSER)
+    browser, on, system = stored.rpartition(" on ")
+    if not on:
+        return stored
+    return _("%(browser)s on %(system)s", browser=browser, system=system)
 
 
 # The columns the page shows: rows, not ORM objects, for a page that can list 100.
@@ -101,6 +124,7 @@ def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
     remembered_idle, session_idle = devices.idle_limits()
     base = link("account.device_list")
     locations: dict[tuple[str | None, str | None], str] = {}  # most rows share a few
+    unknown = _("unknown")
     rows = []
     # Unpacked: reading a Row's columns by name costs more, for each column of each row.
     for (
@@ -137,7 +161,7 @@ def device_rows(user: User, current_id: int | None) -> list[DeviceRow]:
                 name or (_("App") if app else browser),  # label
                 browser,
                 bool(name) and not app,  # named: the browser is shown beside the name
-                ip_address or "unknown",
+                ip_address or unknown,
                 location,
                 format_datetime(created_at),  # signed_in
                 format_datetime(last_used_at),  # last_active

@@ -25,11 +25,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.domain.activity import events_of_this_request
 from webapp.domain.audit import record
-from webapp.domain.device_list import describe_user_agent
+from webapp.domain.device_list import describe_user_agent, translate_browser
 from webapp.domain.notices import public_url
 from webapp.domain.recovery import Recovery, take_account_back
 from webapp.extensions import db
-from webapp.i18n import _
+from webapp.i18n import _, _l, for_reader
 from webapp.mail import send as send_mail
 from webapp.models import (
     DeviceKind,
@@ -43,7 +43,7 @@ from webapp.models import (
 from webapp.security import devices, known_browsers, signals
 from webapp.security.location import describe as describe_location
 
-SUBJECT = "New sign-in to your Keystone account"
+SUBJECT = _l("New sign-in to your Keystone account")
 NEW_BROWSER_LOGIN = "new_browser_login"
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -157,17 +157,22 @@ def check_browser(user: User, device: RefreshToken) -> None:
     )
     if event is None or token is None:
         return
-    alert = Alert(
-        email=user.email,
-        username=user.username,
-        when=event.created_at,
-        browser=(
+    with for_reader(user.language, user.time_zone):
+        browser = (
             _("the app “%(name)s”", name=device.name or "")
             if app
             else describe_user_agent(device.user_agent)
-        ),
+        )
+        location = describe_location(device.country, device.city)
+    alert = Alert(
+        email=user.email,
+        username=user.username,
+        language=user.language,
+        time_zone=user.time_zone,
+        when=event.created_at,
+        browser=browser,
         ip=device.ip_address,
-        location=describe_location(device.country, device.city),
+        location=location,
         not_me_link=public_url("auth.not_me", token=token),
         devices_link=public_url("account.device_list"),
     )
@@ -196,6 +201,8 @@ class Alert:
 
     email: str
     username: str
+    language: str
+    time_zone: str
     when: datetime
     browser: str
     ip: str | None
@@ -210,6 +217,8 @@ def send_alert(alert: Alert) -> None:
         alert.email,
         SUBJECT,
         "new_browser",
+        language=alert.language,
+        time_zone=alert.time_zone,
         username=alert.username,
         when=alert.when,
         browser=alert.browser,
@@ -249,8 +258,8 @@ def alerted_sign_in(token: str) -> AlertedSignIn | None:
     return AlertedSignIn(
         event=event,
         when=event.created_at,
-        browser=event.browser or "Unknown browser",
-        ip_address=event.ip_address or "unknown",
+        browser=translate_browser(event.browser) if event.browser else _("Unknown browser"),
+        ip_address=event.ip_address or _("unknown"),
         location=describe_location(event.country, event.city),
     )
 

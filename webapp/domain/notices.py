@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from webapp.domain.audit import record
 from webapp.domain.device_list import describe_user_agent
 from webapp.domain.recovery import Recovery, take_account_back
+from webapp.i18n import _l, for_reader
 from webapp.mail import send as send_mail
 from webapp.models import RefreshToken, User, utc_now
 from webapp.security import signals
@@ -22,16 +23,16 @@ from webapp.security.client import client_ip
 
 # The security notices: template name -> subject.
 NOTICES = {
-    "password_changed": "Your Keystone password was changed",
-    "device_stolen": "A device was signed out of your Keystone account",
-    "totp_enabled": "Two-factor authentication is on for your Keystone account",
-    "totp_disabled": "Two-factor authentication was turned off on your Keystone account",
-    "recovery_code_used": "A recovery code was used to sign in to your Keystone account",
-    "totp_replayed": "A used sign-in code was tried again on your Keystone account",
-    "two_factor_reset": "An administrator reset two-factor authentication on your account",
-    "passkey_added": "A passkey was added to your Keystone account",
-    "passkey_removed": "A passkey was removed from your Keystone account",
-    "new_browser_alerts": "Your Keystone setting for new-sign-in emails was changed",
+    "password_changed": _l("Your Keystone password was changed"),
+    "device_stolen": _l("A device was signed out of your Keystone account"),
+    "totp_enabled": _l("Two-factor authentication is on for your Keystone account"),
+    "totp_disabled": _l("Two-factor authentication was turned off on your Keystone account"),
+    "recovery_code_used": _l("A recovery code was used to sign in to your Keystone account"),
+    "totp_replayed": _l("A used sign-in code was tried again on your Keystone account"),
+    "two_factor_reset": _l("An administrator reset two-factor authentication on your account"),
+    "passkey_added": _l("A passkey was added to your Keystone account"),
+    "passkey_removed": _l("A passkey was removed from your Keystone account"),
+    "new_browser_alerts": _l("Your Keystone setting for new-sign-in emails was changed"),
 }
 
 
@@ -56,13 +57,17 @@ def mail_notice(
     the passkey (`passkey=`); `new_browser_alerts` follows turning the
     new-sign-in mails on or off (`enabled=`).
     """
+    with for_reader(user.language, user.time_zone):
+        browser = describe_user_agent(user_agent)
     send_notice(
         notice,
         user.email,
         user.username,
-        describe_user_agent(user_agent),
+        browser,
         utc_now(),
         ip,
+        language=user.language,
+        time_zone=user.time_zone,
         **extra,
     )
 
@@ -74,13 +79,17 @@ def send_notice(
     browser: str,
     when: datetime,
     ip: str | None,
+    language: str = "en",
+    time_zone: str = "UTC",
     **extra: object,
 ) -> None:
-    """Mail a security notice, with a way back in if it was not them."""
+    """Mail a security notice in the owner's language, with a way back in if it was not them."""
     send_mail(
         email,
         NOTICES[notice],
         notice,
+        language=language,
+        time_zone=time_zone,
         username=username,
         browser=browser,
         when=when,

@@ -19,11 +19,12 @@ from sqlalchemy import delete, func, select
 
 from webapp.domain.audit import record
 from webapp.extensions import db
+from webapp.i18n import _, _l
 from webapp.models import ChallengePurpose, RefreshToken, RevokeReason, User, WebAuthnCredential
 from webapp.security import devices
 from webapp.security import passkeys as ceremony
 from webapp.security.passkeys import PasskeyError
-from webapp.templating import format_datetime
+from webapp.templating import format_ago, format_datetime
 
 NAME_MAX = 60
 # MAX_PASSKEY_ID: ids past the INTEGER column (32 bits on PostgreSQL) name nothing.
@@ -31,16 +32,16 @@ MAX_PASSKEY_ID = 2**31 - 1
 
 # What people read when a ceremony is refused: never the library's text.
 MESSAGES = {
-    "malformed": "Your browser did not send a passkey. Try again.",
-    "expired": "That passkey request has expired or was already used. Try again.",
-    "unknown": "That passkey is not registered here. Use another way to sign in.",
-    "verification": "That passkey could not be verified. Try again.",
-    "sign_count": (
+    "malformed": _l("Your browser did not send a passkey. Try again."),
+    "expired": _l("That passkey request has expired or was already used. Try again."),
+    "unknown": _l("That passkey is not registered here. Use another way to sign in."),
+    "verification": _l("That passkey could not be verified. Try again."),
+    "sign_count": _l(
         "That passkey was refused: its counter went backwards, so it may have been copied. "
         "Use another way in, and remove the passkey if you do not trust it."
     ),
-    "duplicate": "That passkey is already registered.",
-    "inactive": "That passkey cannot be used to sign in.",
+    "duplicate": _l("That passkey is already registered."),
+    "inactive": _l("That passkey cannot be used to sign in."),
 }
 
 
@@ -50,7 +51,7 @@ class PasskeyRefused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.message = MESSAGES[reason]
+        self.message = str(MESSAGES[reason])
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,8 @@ def passkey_rows(user: User) -> list[PasskeyRow]:
             id=row.id,
             name=row.name,
             added=format_datetime(row.created_at),
-            last_used=format_datetime(row.last_used_at) if row.last_used_at else "Never",
+            # How long ago reads better in a short list of keys: "3 days ago".
+            last_used=format_ago(row.last_used_at) if row.last_used_at else _("Never"),
             synced=row.backup_eligible,
         )
         for row in found

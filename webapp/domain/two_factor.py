@@ -16,18 +16,19 @@ from webapp.domain.audit import record
 from webapp.domain.passkeys import passkey_count, remove_all_passkeys
 from webapp.domain.recovery import Recovery, take_account_back
 from webapp.extensions import db
+from webapp.i18n import _, _l
 from webapp.models import RefreshToken, RevokeReason, User
 from webapp.security import devices, throttle
 from webapp.security import two_factor as mechanism
 from webapp.security.client import client_ip
 
-ROLE_REQUIRES = "Your role requires two-factor authentication."
-CANNOT_TURN_OFF = (
+ROLE_REQUIRES = _l("Your role requires two-factor authentication.")
+CANNOT_TURN_OFF = _l(
     "Your role requires two-factor authentication, so the authenticator app "
     "cannot be turned off while it is your only second factor."
 )
-ALREADY_ON = "The authenticator app is already on."
-NO_SECOND_FACTOR = "Turn on the authenticator app first."
+ALREADY_ON = _l("The authenticator app is already on.")
+NO_SECOND_FACTOR = _l("Turn on the authenticator app first.")
 
 
 class TwoFactorError(Exception):
@@ -125,7 +126,9 @@ def second_factor_removed(user: User) -> None:
 def refuse_removing_the_last_second_factor(user: User, besides: str) -> None:
     """Raise TwoFactorError when the role requires a second factor and `besides` is the last."""
     if user.role.mfa_required and not has_other_second_factor(user, besides):
-        raise TwoFactorError(f"{ROLE_REQUIRES} Add another before removing this one.")
+        raise TwoFactorError(
+            _("Your role requires two-factor authentication. Add another before removing this one.")
+        )
 
 
 def turn_off_totp(user: User) -> None:

@@ -28,20 +28,30 @@ def create_user(
     role_name: str = USER_ROLE,
     *,
     password_hash: str | None = None,
+    language: str = "en",
+    time_zone: str = "UTC",
 ) -> User:
     """Add a user with canonical `username` and `email`; the database decides uniqueness.
 
     Give the password, or its bcrypt `password_hash` when it was hashed
     already. Raises DuplicateAccount, after rolling the session back, when
     either is taken, including by a signup that committed a moment ago in
-    another process.
+    another process. `language` and `time_zone` are the signup page's
+    language and the zone the browser reported.
     """
     if password_hash is None:
         if password is None:
             raise ValueError("create_user needs a password or its hash")
         password_hash = passwords.hash_password(password)
     role = db.session.scalars(select(Role).where(Role.name == role_name)).one()
-    user = User(username=username, email=email, password_hash=password_hash, role_id=role.id)
+    user = User(
+        username=username,
+        email=email,
+        password_hash=password_hash,
+        role_id=role.id,
+        language=language,
+        time_zone=time_zone,
+    )
     db.session.add(user)
     user.role = role
     try:
@@ -83,3 +93,9 @@ def active_admin_ids(lock: bool = False) -> list[uuid.UUID]:
 def is_last_active_admin(user: User) -> bool:
     """Return whether `user` is the only active admin."""
     return user.is_active and user.is_admin and active_admin_ids() == [user.id]
+
+
+def set_preferences(user: User, language: str, time_zone: str) -> None:
+    """Store the language and time zone `user` reads pages and mails in (the form checked both)."""
+    user.language = language
+    user.time_zone = time_zone

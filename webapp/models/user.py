@@ -51,6 +51,10 @@ class User(UserMixin, Base):
     recovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The account's very first sign-in, the one that never mails a new-browser alert.
     first_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The language of their pages and mails ("en", "de") and the IANA zone
+    # their times are shown in; both chosen on /account, first set at signup.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
     # The WebAuthn user handle: random, made at the first passkey, never the id.
     webauthn_handle: Mapped[bytes | None] = mapped_column(LargeBinary, unique=True, index=True)

@@ -7,6 +7,8 @@ import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 
+from webapp.i18n import _
+
 USERNAME_MIN = 3
 USERNAME_MAX = 50
 EMAIL_MAX = 255
@@ -26,11 +28,15 @@ def canonical_username(raw: str) -> str:
     """
     name = unicodedata.normalize("NFKC", raw).strip().casefold()
     if not USERNAME_MIN <= len(name) <= USERNAME_MAX:
-        raise IdentityError(f"Use {USERNAME_MIN} to {USERNAME_MAX} characters.")
+        raise IdentityError(
+            _("Use %(min)d to %(max)d characters.", min=USERNAME_MIN, max=USERNAME_MAX)
+        )
     if not _USERNAME_RE.match(name):
         raise IdentityError(
-            "Use only letters a–z, digits, dots, dashes and underscores, "
-            "starting and ending with a letter or digit."
+            _(
+                "Use only letters a–z, digits, dots, dashes and underscores, "
+                "starting and ending with a letter or digit."
+            )
         )
     return name
 
@@ -39,14 +45,15 @@ def canonical_email(raw: str) -> str:
     """Return the stored form of an email address: validated and lower-cased."""
     text = raw.strip()
     if len(text) > EMAIL_MAX:
-        raise IdentityError(f"Use at most {EMAIL_MAX} characters.")
+        raise IdentityError(_("Use at most %(num)d characters.", num=EMAIL_MAX))
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise IdentityError("Enter a valid email address.") from exc
+        # email-validator's own message is English and technical; ours is translated.
+        raise IdentityError(_("Enter a valid email address.")) from exc
     normalized = result.normalized.lower()
     if len(normalized) > EMAIL_MAX:
-        raise IdentityError(f"Use at most {EMAIL_MAX} characters.")
+        raise IdentityError(_("Use at most %(num)d characters.", num=EMAIL_MAX))
     return normalized
 
 

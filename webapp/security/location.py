@@ -22,15 +22,19 @@ from typing import Any
 
 import iptocc
 import pycountry
+from babel import Locale
 from flask import current_app
+
+from webapp.i18n import N_, _, language
 
 logger = logging.getLogger("webapp.location")
 
 # A user-assigned ISO 3166 code (XA-XZ are never given to a country):
 # stored for private, loopback and link-local addresses.
 LOCAL_NETWORK = "XL"
-LOCAL_NETWORK_NAME = "Local network"
-UNKNOWN = "Unknown"
+# Translated where shown; marked here for the catalog.
+LOCAL_NETWORK_NAME = N_("Local network")
+UNKNOWN = N_("Unknown")
 CITY_MAX = 100
 
 _readers: dict[str, Any] = {}
@@ -119,16 +123,25 @@ def _from_mmdb(path: str, ip: str) -> tuple[str | None, str | None]:
     return (country if isinstance(country, str) else None), city
 
 
-@functools.lru_cache(maxsize=512)
 def country_name(code: str | None) -> str:
-    """Return the common English name of an ISO 3166 alpha-2 code, "Local network" or "Unknown"."""
+    """Return the name of an ISO 3166 alpha-2 code in the reader's language, or "Unknown"."""
     if not code:
-        return UNKNOWN
+        return _(UNKNOWN)
     if code == LOCAL_NETWORK:
-        return LOCAL_NETWORK_NAME
+        return _(LOCAL_NETWORK_NAME)
+    return _country_name(code, language()) or _(UNKNOWN)
+
+
+@functools.lru_cache(maxsize=1024)
+def _country_name(code: str, language_code: str) -> str | None:
+    """English names from pycountry (its common names), others from Babel's CLDR data."""
     country = pycountry.countries.get(alpha_2=code)
     if country is None:
-        return UNKNOWN
+        return None
+    if language_code != "en":
+        translated = Locale.parse(language_code).territories.get(code)
+        if translated:
+            return translated
     return getattr(country, "common_name", None) or country.name
 
 
@@ -136,5 +149,5 @@ def describe(country: str | None, city: str | None = None) -> str:
     """Return the location as shown: "Germany", "Berlin, Germany", "Local network"."""
     name = country_name(country)
     if city and country != LOCAL_NETWORK:
-        return f"{city}, {name}" if name != UNKNOWN else city
+        return _("%(city)s, %(country)s", city=city, country=name) if country else city
     return name

@@ -18,9 +18,11 @@ from flask_login import current_user, login_fresh, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from webapp.extensions import login_manager
+from webapp.i18n import N_, _
 from webapp.models import RefreshToken, RevokeReason, User
-from webapp.security import bearer, devices, sessions, signals
+from webapp.security import bearer, devices, signals
 from webapp.security.client import client_ip, user_agent
+from webapp.security.speedups import sessions
 from webapp.security.speedups.csrf import generate_csrf
 
 FRESH_UNTIL_KEY = "fresh_until"
@@ -37,7 +39,8 @@ ReauthHandler = Callable[[Callable[[], Any]], Any]
 
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message = N_("Please log in to see that page.")
+    login_manager.localize_callback = _
     login_manager.login_message_category = "info"
     # Our own session protection, on Flask-Login's public API only: when the
     # browser's address or user agent changes, the session stays signed in

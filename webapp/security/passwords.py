@@ -96,21 +96,24 @@ def password_problems(password: str, *, username: str = "", email: str = "") -> 
     """
     problems: list[str] = []
     if len(password) < MIN_LENGTH:
-        problems.append(f"Use at least {MIN_LENGTH} characters.")
+        problems.append(_("Use at least %(num)d characters.", num=MIN_LENGTH))
     elif len(password) > MAX_LENGTH:
-        problems.append(f"Use at most {MAX_LENGTH} characters.")
+        problems.append(_("Use at most %(num)d characters.", num=MAX_LENGTH))
     elif len(password.encode("utf-8")) > MAX_BYTES:
         problems.append(
-            f"This password is longer than {MAX_BYTES} bytes (accented letters, "
-            "symbols and emoji take several bytes each); please shorten it."
+            _(
+                "This password is longer than %(num)d bytes (accented letters, "
+                "symbols and emoji take several bytes each); please shorten it.",
+                num=MAX_BYTES,
+            )
         )
     if "\0" in password:
-        problems.append("The password cannot contain a NUL character.")
+        problems.append(_("The password cannot contain a NUL character."))
     folded = password.casefold()
     if username and folded == username.casefold():
-        problems.append("The password must not be your username.")
+        problems.append(_("The password must not be your username."))
     if email and folded == email.casefold():
-        problems.append("The password must not be your email address.")
+        problems.append(_("The password must not be your email address."))
     if not problems:
         problems.extend(strength_problems(password, username=username, email=email))
     return problems

@@ -52,6 +52,7 @@ from limits import parse
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
+from webapp.i18n import ngettext, reader_zone, zone_label
 from webapp.security.identity import lookup_key
 
 logger = logging.getLogger("webapp.throttle")
@@ -83,12 +84,16 @@ class Throttled(Exception):
 
     @property
     def message(self) -> str:
-        minutes = math.ceil(self.retry_after / 60)
-        when = self.until_datetime.strftime("%H:%M UTC")
-        span = "1 minute" if minutes == 1 else f"{minutes} minutes"
-        return (
-            "Too many failed attempts. For your security, try again "
-            f"in {span} (after {when}), or reset your password."
+        """Say how long to wait, in the reader's language, with the time in their zone."""
+        local = self.until_datetime.astimezone(reader_zone())
+        when = local.strftime("%H:%M ") + zone_label(local)
+        return ngettext(
+            "Too many failed attempts. For your security, try again in %(num)d minute "
+            "(after %(when)s), or reset your password.",
+            "Too many failed attempts. For your security, try again in %(num)d minutes "
+            "(after %(when)s), or reset your password.",
+            math.ceil(self.retry_after / 60),
+            when=when,
         )
 
 
