@@ -385,3 +385,76 @@ def test_plural_texts_in_templates_escape_their_values(app):
             "{{ ngettext('%(num)d key of %(name)s', '%(num)d keys of %(name)s', 2, name=who) }}"
         )
         assert template.render(who="<b>x</b>") == "2 keys of &lt;b&gt;x&lt;/b&gt;"
+
+
+def test_waiting_mail_is_delivered_by_send_mail_in_the_recipients_language(app, client, user, smtp):
+    """The outbox keeps the reader's language and zone; the CLI sender uses them, no request."""
+    from webapp.models import OutboxMail
+
+    set_reader(user, "de", "Asia/Tokyo")
+    app.config["MAIL_DELIVER_INLINE"] = False
+    with time_machine.travel(datetime(2026, 11, 27, 14, 5, tzinfo=UTC), tick=False):
+        login(client)
+        post_form(
+            client,
+            "/account/password",
+            {
+                "current_password": TEST_PASSWORD,
+                "new_password": "ein-ganz-neues-passwort-42",
+                "confirm_new_password": "ein-ganz-neues-passwort-42",
+            },
+            headers=ENGLISH,
+        )
+    assert smtp.to("alice@example.com") == []  # waiting in the outbox
+    [row] = db.session.scalars(db.select(OutboxMail)).all()
+    assert (row.locale, row.timezone) == ("de", "Asia/Tokyo")
+    result = app.test_cli_runner().invoke(args=["send-mail", "--once"])
+    assert "Delivered 1 mail." in result.output
+    [notice] = smtp.to("alice@example.com")
+    assert notice["Subject"] == "Ihr Keystone-Passwort wurde geändert"
+    text = text_of(notice)
+    assert text.startswith("Guten Tag alice,")
+    assert "Am 27. Nov. 2026, 23:05 JST wurde das Passwort" in text
+    assert '<html lang="de">' in html_of(notice)
+
+
+def test_password_feedback_reads_in_the_readers_language(client):
+    """zxcvbn answers in English; a German reader gets its reasons in German."""
+    response = post_form(
+        client,
+        "/signup",
+        {
+            "username": "greta",
+            "email": "greta@example.com",
+            "password": "qwertyuiop",
+            "confirm_password": "qwertyuiop",
+        },
+        headers=GERMAN,
+    )
+    page = html(response)
+    assert "Dieses Passwort ist zu leicht zu erraten." in page
+    assert "Dies ist eines der 100 häufigsten Passwörter." in page
+    assert "Fügen Sie ein oder zwei Wörter hinzu. Ungewöhnliche Wörter sind besser." in page
+    assert "easy to guess" not in page
+
+
+def test_every_zxcvbn_feedback_text_is_listed_for_the_catalog():
+    """A zxcvbn upgrade that adds a text fails here until it is listed (and translated)."""
+    import ast
+    from pathlib import Path
+
+    import zxcvbn.feedback
+
+    from webapp.security.password_feedback import FEEDBACK
+
+    tree = ast.parse(Path(zxcvbn.feedback.__file__).read_text())
+    texts = {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "_"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+    assert texts and texts == set(FEEDBACK)

@@ -27,10 +27,10 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import abort
 
-from tests.conftest import login, post_form
+from tests.conftest import TEST_PASSWORD, login, post_form
 from webapp.extensions import db
 from webapp.i18n import zone_names
-from webapp.models import AuditEvent, Role, User, WebAuthnCredential
+from webapp.models import AuditEvent, RefreshToken, Role, User, WebAuthnCredential
 from webapp.security.throttle import Throttled
 
 PSEUDO = "eo"
@@ -168,6 +168,8 @@ def allowed_words() -> set[str]:
         words |= words_of(f"{user.username} {user.email}")
     for passkey in db.session.scalars(db.select(WebAuthnCredential)):
         words |= words_of(passkey.name)
+    for device_name in db.session.scalars(db.select(RefreshToken.name)):
+        words |= words_of(device_name or "")
     for role in db.session.scalars(db.select(Role)):
         words |= words_of(f"{role.name} {role.description or ''}")
     for event in db.session.scalars(db.select(AuditEvent)):
@@ -229,6 +231,7 @@ SIGNED_OUT_PAGES = [
     ("/account/email/cancel/not-a-token", None),
     ("/not-me/not-a-token", None),
     ("/no-such-page", 404),
+    ("/api/docs", 200),
     ("/logout", 405),
     *((f"/test-failure/{code}", code) for code in (400, 403, 413, 429, 503)),
     ("/test-failure/1", 500),
@@ -260,6 +263,12 @@ def test_signed_in_pages_are_all_translated(pseudo_client, user, new_client):
     user.language = PSEUDO
     db.session.commit()
     login(new_client())  # a second device, so the list shows another's actions
+    # An app, so the device list shows its badge.
+    signed_in = new_client().post(
+        "/api/v1/auth/token",
+        json={"username": "alice", "password": TEST_PASSWORD, "device_name": "Desk app"},
+    )
+    assert signed_in.status_code == 200
     login(pseudo_client)
     # A passkey (added after signing in: it would be asked for at the login).
     db.session.add(
@@ -316,6 +325,7 @@ def test_admin_pages_are_all_translated(pseudo_client, admin, user):
         "/admin/roles",
         f"/admin/roles/{role.id}",
         "/admin/audit",
+        "/admin/mail",
         "/admin/users?q=nobody-matches",
         "/admin/audit?user=nobody",
     ):

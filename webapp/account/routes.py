@@ -296,8 +296,10 @@ def delete():
             form.password.errors.append(_("That password is not right."))
         elif is_last_active_admin(current_user):
             form.form_errors.append(
-                "You are the last active admin: make another user an admin "
-                "before deleting your account."
+                _(
+                    "You are the last active admin: make another user an admin "
+                    "before deleting your account."
+                )
             )
         else:
             user = current_user._get_current_object()
@@ -356,8 +358,10 @@ def totp_setup():
         if codes is None:
             db.session.commit()  # the failed attempt's audit row
             form.code.errors.append(
-                "That code is not right. Check that your phone's clock is right "
-                "and type the newest code."
+                _(
+                    "That code is not right. Check that your phone's clock is right "
+                    "and type the newest code."
+                )
             )
         else:
             # A copied session sharing this device must not inherit its second factor.

@@ -75,7 +75,9 @@ def user_json(user: User) -> dict:
 
 
 def _not_found(what: str = "user") -> Any:
-    return problem(404, detail=_("There is no %(what)s with that id.", what=what))
+    if what == "role":
+        return problem(404, detail=_("There is no role with that id."))
+    return problem(404, detail=_("There is no user with that id."))
 
 
 @blp.get("/users")

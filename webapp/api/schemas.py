@@ -110,7 +110,7 @@ class UserPatch(Strict):
     @ma.validates_schema
     def _something(self, data: dict, **_) -> None:
         if not data:
-            raise ma.ValidationError("Send role, is_active or both.", "_schema")
+            raise ma.ValidationError(_("Send role, is_active or both."), "_schema")
 
 
 class RoleCreate(Strict):

@@ -50,7 +50,7 @@ def verify_email(token: str):
         user = confirm(token)
     except AddressTaken as exc:
         db.session.rollback()
-        error = (
+        error = _(
             "Another account uses this address now, so yours cannot switch to it. "
             "Your email address stays as it was."
         )
