@@ -13,7 +13,9 @@ setting for a connection timeout and no pluggable backends.
 The transactional outbox. `send` contacts no server: it writes one row to
 `outbox` on the current transaction (the recipient, the template, the
 subject and context encrypted with Fernet, since their links are
-credentials, and a Message-ID). A rollback drops the mail with the change;
+credentials, and a Message-ID) with its reader's language and time zone,
+in which the sender renders the templates, whichever process it runs in
+(the subject is translated when queued). A rollback drops the mail with the change;
 a commit keeps it, whatever then happens to the process. A sender claims
 due rows and delivers them:
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from webapp.i18n import _
 from webapp.security.identity import (
     EMAIL_MAX,
     USERNAME_MAX,
@@ -108,7 +109,7 @@ class UserPatch(Strict):
     is_active = fields.Boolean(truthy={True}, falsy={False})
 
     @ma.validates_schema
-    def _something(self, data: dict, **_) -> None:
+    def _something(self, data: dict, **kwargs) -> None:
         if not data:
             raise ma.ValidationError(_("Send role, is_active or both."), "_schema")
 
