@@ -55,7 +55,7 @@ from webapp.security.login import (
     set_reauthentication_handler,
     sign_out,
 )
-from webapp.security.sessions import cookieless
+from webapp.security.speedups.sessions import cookieless
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 

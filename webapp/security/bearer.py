@@ -18,7 +18,7 @@ from flask import Request, g
 
 from webapp.models import User
 from webapp.security import access_tokens, devices
-from webapp.security.sessions import cookieless
+from webapp.security.speedups.sessions import cookieless
 
 # Why a request has no user: no token at all, or a token refused (RFC 6750's error).
 NO_TOKEN = "no_token"

@@ -19,8 +19,9 @@ from werkzeug.wrappers import Response
 
 from webapp.extensions import login_manager
 from webapp.models import RefreshToken, RevokeReason, User
-from webapp.security import bearer, devices, sessions, signals
+from webapp.security import bearer, devices, signals
 from webapp.security.client import client_ip, user_agent
+from webapp.security.speedups import sessions
 from webapp.security.speedups.csrf import generate_csrf
 
 FRESH_UNTIL_KEY = "fresh_until"
