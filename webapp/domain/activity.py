@@ -8,11 +8,12 @@ as in the admin audit log, in the same transaction as the action.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, g, has_request_context
 from sqlalchemy import delete, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from webapp.domain.device_list import stored_browser, translate_browser
 from webapp.domain.pages import Page, newest_first_page
@@ -196,13 +197,18 @@ def activity_events(user: User, after: str | None = None) -> Page[SecurityEvent]
 def purge_activity(batch_size: int = 1000) -> int:
     """Delete events older than SECURITY_LOG_DAYS, a batch per transaction; return how many."""
     cutoff = utc_now() - timedelta(days=current_app.config["SECURITY_LOG_DAYS"])
+    return delete_before(SecurityEvent.created_at, cutoff, batch_size)
+
+
+def delete_before(when: InstrumentedAttribute, cutoff: datetime, batch_size: int = 1000) -> int:
+    """Delete the rows of `when`'s table whose `when` is before `cutoff`, a batch per
+    transaction (short write locks on SQLite); return how many."""
+    model = when.class_
     total = 0
     while True:
-        ids = db.session.scalars(
-            select(SecurityEvent.id).where(SecurityEvent.created_at < cutoff).limit(batch_size)
-        ).all()
+        ids = db.session.scalars(select(model.id).where(when < cutoff).limit(batch_size)).all()
         if not ids:
             return total
-        db.session.execute(delete(SecurityEvent).where(SecurityEvent.id.in_(ids)))
+        db.session.execute(delete(model).where(model.id.in_(ids)))
         db.session.commit()
         total += len(ids)

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import bindparam, delete, exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
 
-from webapp.domain.activity import events_of_this_request
+from webapp.domain.activity import delete_before, events_of_this_request
 from webapp.domain.audit import record
 from webapp.domain.device_list import describe_user_agent, translate_browser
 from webapp.domain.notices import public_url
@@ -313,13 +313,4 @@ def set_alerts(user: User, enabled: bool) -> bool:
 def purge_known_browsers(batch_size: int = 1000) -> int:
     """Forget browsers not seen for SECURITY_LOG_DAYS, a batch per transaction; return how many."""
     cutoff = utc_now() - timedelta(days=_settings()["SECURITY_LOG_DAYS"])
-    total = 0
-    while True:
-        ids = db.session.scalars(
-            select(KnownBrowser.id).where(KnownBrowser.last_seen_at < cutoff).limit(batch_size)
-        ).all()
-        if not ids:
-            return total
-        db.session.execute(delete(KnownBrowser).where(KnownBrowser.id.in_(ids)))
-        db.session.commit()
-        total += len(ids)
+    return delete_before(KnownBrowser.last_seen_at, cutoff, batch_size)
