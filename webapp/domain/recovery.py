@@ -23,8 +23,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from flask import has_request_context
-from sqlalchemy import delete, update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import delete
 
 from webapp.domain.audit import record
 from webapp.extensions import db
@@ -63,18 +62,10 @@ _OWNER_ACTS_HERE = frozenset(
 
 def take_account_back(user: User, action: Recovery) -> None:
     """Close every door an intruder may have opened on `user` (the view commits)."""
-    mark_recovered(user)
-    email_tokens.void(user, EmailPurpose.CHANGE)
     # A statement, not an attribute change: the user may be one the session
     # never loaded (a stolen token's, read on a connection of its own).
-    db.session.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(pending_email=None, pending_email_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    set_committed_value(user, "pending_email", None)
-    set_committed_value(user, "pending_email_until", None)
+    mark_recovered(user, pending_email=None, pending_email_until=None)
+    email_tokens.void(user, EmailPurpose.CHANGE)
     forget_browsers(user, keep_this_browser=action in _OWNER_ACTS_HERE)
     ceremony.void_challenges(user)
 

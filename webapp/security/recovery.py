@@ -19,16 +19,21 @@ from webapp.extensions import db
 from webapp.models import User, utc_now
 
 
-def mark_recovered(user: User) -> datetime:
-    """Record that the owner took the account back now; return the time."""
+def mark_recovered(user: User, **also: object) -> datetime:
+    """Record that the owner took the account back now; return the time.
+
+    `also` names other columns of the user to set in the same UPDATE.
+    """
     now = utc_now()
+    values = {"recovered_at": now, **also}
     db.session.execute(
         update(User)
         .where(User.id == user.id)
-        .values(recovered_at=now)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
-    set_committed_value(user, "recovered_at", now)
+    for name, value in values.items():
+        set_committed_value(user, name, value)
     return now
 
 
